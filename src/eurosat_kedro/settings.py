@@ -1,0 +1,12 @@
+"""Project settings: configuration loading and the environments."""
+
+from kedro.config import OmegaConfigLoader
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # An environment (e.g. `sample`) overrides single keys, not whole top-level blocks.
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
+}
