@@ -2,5 +2,6 @@
 
 from .archive_datasets import DownloadedFileDataset, ExtractedArchiveDataset
 from .array_bundle_dataset import ArrayBundleDataset
+from .torch_model_dataset import TorchModelDataset
 
-__all__ = ["ArrayBundleDataset", "DownloadedFileDataset", "ExtractedArchiveDataset"]
+__all__ = ["ArrayBundleDataset", "DownloadedFileDataset", "ExtractedArchiveDataset", "TorchModelDataset"]

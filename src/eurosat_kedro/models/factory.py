@@ -1,0 +1,79 @@
+"""Build a model from its parameters: ``simple_cnn`` or torchvision's ``resnet18``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from .simple_cnn import SimpleCNN
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAMES = ("simple_cnn", "resnet18")
+
+
+class ResizeTo(nn.Module):
+    """Resize a batch on the fly (bilinear), e.g. 64x64 tiles to the 224x224 of ImageNet."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        return nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear",
+                                         align_corners=False)
+
+
+def _resnet18(num_classes: int, pretrained: bool, weights_path: str | None, stem: str) -> nn.Module:
+    if pretrained and not weights_path:
+        try:
+            model = torchvision.models.resnet18(
+                weights=torchvision.models.ResNet18_Weights.IMAGENET1K_V1)
+        except Exception as error:  # noqa: BLE001 - any fetch failure gets the same advice
+            raise RuntimeError(
+                f"Could not fetch ImageNet weights for resnet18 ({error}). Without internet, "
+                "set model.pretrained=false to train from scratch, or set model.weights_path "
+                "to a local resnet18 weights file (.pth)."
+            ) from error
+    else:
+        model = torchvision.models.resnet18(weights=None)
+    if weights_path:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model.weights_path {path} does not exist")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or set(missing) - {"fc.weight", "fc.bias"}:
+            raise ValueError(f"{path} is not a resnet18 state dict (missing {missing}, "
+                             f"unexpected {unexpected})")
+        logger.info("Loaded resnet18 weights from %s", path)
+    if stem == "small":  # 3x3 stride-1 stem without max-pool: keeps detail of 64x64 tiles
+        model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    elif stem != "imagenet":
+        raise ValueError(f"model.stem must be 'imagenet' or 'small', got {stem!r}")
+    model.fc = nn.Linear(model.fc.in_features, num_classes)
+    return model
+
+
+def build_model(name: str, num_classes: int = 10, image_size: int = 64, pretrained: bool = False,
+                weights_path: str | None = None, stem: str = "imagenet",
+                width: int = 32, dropout: float = 0.2) -> nn.Module:
+    """The named architecture with a ``num_classes`` head; resizes inputs when ``image_size``
+    is not 64."""
+    if name == "simple_cnn":
+        if pretrained or weights_path:
+            raise ValueError("simple_cnn has no pretrained weights: set model.pretrained=false")
+        model = SimpleCNN(num_classes, width=width, dropout=dropout)
+    elif name == "resnet18":
+        model = _resnet18(num_classes, pretrained, weights_path, stem)
+    else:
+        raise ValueError(f"model.name must be one of {MODEL_NAMES}, got {name!r}")
+    if image_size != 64:
+        model = nn.Sequential(ResizeTo(image_size), model)
+    return model

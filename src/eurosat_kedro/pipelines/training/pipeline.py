@@ -1,0 +1,17 @@
+"""Wiring of the training pipeline."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import train_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(train_model,
+                 ["train_arrays", "val_arrays", "classes", "params:model", "params:training"],
+                 ["trained_model", "training_metrics", "training_history"],
+                 name="train_model"),
+        ],
+        tags="training",
+    )

@@ -1,0 +1,23 @@
+"""The one definition of how an image becomes model input; NumPy and Pillow only (no torch).
+
+Training, evaluation, ONNX parity, CLI inference and the served model all call these, so the
+served model sees exactly what the evaluated model saw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+IMAGE_SIZE = 64
+# ImageNet statistics (0-255 scale): what torchvision's pretrained weights expect, and a
+# sound fixed choice when training from scratch.
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
+
+
+def normalize(images: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, 64, 64, 3)`` RGB images -> float32 ``(N, 3, 64, 64)`` normalised input."""
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected (N, H, W, 3) RGB images, got shape {images.shape}")
+    scaled = (images.astype(np.float32) - MEAN) / STD
+    return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
