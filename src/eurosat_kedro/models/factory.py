@@ -77,3 +77,10 @@ def build_model(name: str, num_classes: int = 10, image_size: int = 64, pretrain
     if image_size != 64:
         model = nn.Sequential(ResizeTo(image_size), model)
     return model
+
+
+def load_trained_model(bundle: dict) -> nn.Module:
+    """Rebuild a model saved by the training pipeline (``TorchModelDataset``), in eval mode."""
+    model = build_model(**bundle["spec"])
+    model.load_state_dict(bundle["state_dict"])
+    return model.eval()

@@ -45,7 +45,7 @@ def train_model(train_arrays: dict, val_arrays: dict, classes: list[str], model_
         "classes": list(classes),
         "best_epoch": result.best_epoch,
         "best_val_accuracy": result.best_val_accuracy,
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "versions": {"torch": str(torch.__version__), "python": platform.python_version()},
     }
     metric_history = {
         key: [{"step": row["epoch"], "value": float(row[key])} for row in result.history]

@@ -1,0 +1,1 @@
+"""Serving code: importable without torch or Kedro (NumPy, Pillow, ONNX Runtime, pandas)."""
