@@ -12,11 +12,13 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 import requests
+import urllib3
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
+STREAM_CHUNK_BYTES = 1 << 16  # small, so a dropped connection loses little
 HINT = (
     "Point the parameter data.archive_url at a local copy, e.g. "
     '`kedro run --params "data.archive_url=/abs/path/to/EuroSAT_RGB.zip"`, '
@@ -155,13 +157,13 @@ def fetch(
                 total=total, initial=offset if resumed else 0, unit="B", unit_scale=True,
                 desc=f"fetch {dest.name}", disable=None,
             ) as bar:
-                while chunk := stream.read(CHUNK_BYTES):
+                while chunk := stream.read(STREAM_CHUNK_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))
             if total is not None and part.stat().st_size != total:
                 raise _ShortRead(f"got {part.stat().st_size} of {total} bytes")
             break
-        except (requests.RequestException, OSError) as error:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             last_error = error
         if attempt < retries:
             logger.warning("Fetching %s failed (%s); retry %d/%d", source, last_error,

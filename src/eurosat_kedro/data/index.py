@@ -70,7 +70,7 @@ def check_image(path: Path) -> ImageCheck:
                 )
             pixels = np.asarray(image, dtype=np.uint8)
     except UnidentifiedImageError:
-        return ImageCheck(None, "not an image file")
+        return ImageCheck(None, "not a readable image (unknown format or corrupt header)")
     except Image.DecompressionBombError as error:
         return ImageCheck(None, f"decompression bomb refused ({error})")
     except (OSError, SyntaxError, ValueError) as error:

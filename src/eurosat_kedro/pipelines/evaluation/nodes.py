@@ -48,10 +48,10 @@ def compute_metrics(predictions: pd.DataFrame, classes: list[str]) -> tuple[dict
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "classes": list(classes),
     }
-    mlflow_metrics = {"test_accuracy": {"value": metrics["accuracy"], "step": 0},
-                      "test_macro_f1": {"value": metrics["macro_f1"], "step": 0}}
+    mlflow_metrics = {"accuracy": {"value": metrics["accuracy"], "step": 0},
+                      "macro_f1": {"value": metrics["macro_f1"], "step": 0}}
     for name in classes:
-        mlflow_metrics[f"test_f1.{name}"] = {"value": metrics["per_class"][name]["f1"], "step": 0}
+        mlflow_metrics[f"f1.{name}"] = {"value": metrics["per_class"][name]["f1"], "step": 0}
     return metrics, mlflow_metrics
 
 

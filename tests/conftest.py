@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny generated EuroSAT-like archives and a throw-away copy of the project."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_ZIP = PROJECT_ROOT / "data" / "sample" / "EuroSAT_RGB_sample.zip"
+CLASSES = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
+           "PermanentCrop", "Residential", "River", "SeaLake"]
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def image_bytes(color: tuple[int, int, int] = (10, 120, 30), size: int = 64, mode: str = "RGB",
+                fmt: str = "JPEG", seed: int = 0) -> bytes:
+    """A small noisy image encoded in memory."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(color) + rng.integers(-20, 20, (size, size, 3)), 0, 255)
+    image = Image.fromarray(pixels.astype(np.uint8), "RGB").convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def write_image_tree(root: Path, per_class: int = 6, classes: list[str] = CLASSES) -> Path:
+    """``root/EuroSAT_RGB/<Class>/<Class>_<i>.jpg`` with distinct colours per class."""
+    for label, name in enumerate(classes):
+        folder = root / "EuroSAT_RGB" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            color = (25 * label, 255 - 25 * label, (60 * label) % 256)
+            (folder / f"{name}_{i + 1}.jpg").write_bytes(image_bytes(color, seed=label * 100 + i))
+    return root / "EuroSAT_RGB"
+
+
+def zip_tree(folder: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder.parent).as_posix())
+    return archive
+
+
+@pytest.fixture
+def image_tree(tmp_path: Path) -> Path:
+    """An extracted EuroSAT-like folder with 6 generated images per class."""
+    return write_image_tree(tmp_path / "extracted")
+
+
+@pytest.fixture
+def tiny_zip(tmp_path: Path) -> Path:
+    """A EuroSAT-like zip with 6 generated images per class."""
+    return zip_tree(write_image_tree(tmp_path / "src"), tmp_path / "tiny.zip")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the project (conf, src, the committed sample) in a temporary folder, made the
+    working directory, so runs write their data and ``mlflow.db`` there."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("conf", "src"):
+        shutil.copytree(PROJECT_ROOT / name, root / name,
+                        ignore=shutil.ignore_patterns("__pycache__", "local"))
+    (root / "conf" / "local").mkdir(exist_ok=True)
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, root / name)
+    (root / "data" / "sample").mkdir(parents=True)
+    shutil.copy(SAMPLE_ZIP, root / "data" / "sample" / SAMPLE_ZIP.name)
+    monkeypatch.chdir(root)
+    return root
+
+
+def run_session(project_root: Path, env: str | None = None, pipeline: str | None = None,
+                params: dict | None = None) -> dict:
+    """Run the project in-process through a KedroSession, as `kedro run` does."""
+    import mlflow
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    while mlflow.active_run():  # each `kedro run` is a new process; in one process, end the last
+        mlflow.end_run()
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    bootstrap_project(project_root)
+    with KedroSession.create(project_path=project_root, env=env, runtime_params=params) as session:
+        return session.run(pipeline_names=[pipeline] if pipeline else None)
