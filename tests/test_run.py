@@ -1,0 +1,32 @@
+"""`kedro run --env sample`: every pipeline end to end, recorded in a temporary MLflow store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+
+from tests.conftest import run_session
+
+
+def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(project: Path):
+    run_session(project, env="sample")
+    reporting = project / "data" / "sample" / "08_reporting"
+    metrics = json.loads((reporting / "metrics.json").read_text())
+    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix", "classes"} <= set(metrics)
+    assert metrics["n_images"] == 40  # the test split, not the training split
+    for name in ("loss_curves", "val_acc", "confusion_matrix", "misclassified"):
+        assert (reporting / f"{name}.png").is_file()
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("eurosat-sample")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.params["training.epochs"] == "6"
+    assert run.data.params["model.name"] == "simple_cnn"
+    history = client.get_metric_history(run.info.run_id, "training.val_accuracy")
+    assert [m.step for m in history] == [1, 2, 3, 4, 5, 6]
+    assert run.data.metrics["test.accuracy"] == metrics["accuracy"]
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {f"plots/{n}.png" for n in ("loss_curves", "val_acc", "confusion_matrix",
+                                                  "misclassified")}
