@@ -21,3 +21,24 @@ def normalize(images: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (N, H, W, 3) RGB images, got shape {images.shape}")
     scaled = (images.astype(np.float32) - MEAN) / STD
     return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
+
+
+def to_rgb_tile(image, max_pixels: int = 4096 * 4096) -> np.ndarray:
+    """A Pillow image -> uint8 ``(64, 64, 3)`` RGB, the way serving and CLI inference see it.
+
+    64x64 RGB images are taken as they are (the evaluated path). Grayscale, palette, RGBA and
+    CMYK images are converted to RGB; other sizes are resized (bilinear, antialiased).
+    Raises ValueError for images larger than ``max_pixels`` (decompression bombs).
+    """
+    from PIL import Image  # Pillow is only needed where files are decoded
+
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ValueError(f"image is {width}x{height} pixels, more than the {max_pixels} allowed "
+                         "(possible decompression bomb)")
+    if image.mode != "RGB":
+        image = image.convert("RGBA").convert("RGB") if "A" in image.mode or image.mode == "P" \
+            else image.convert("RGB")
+    if image.size != (IMAGE_SIZE, IMAGE_SIZE):
+        image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)

@@ -1,7 +1,22 @@
-"""Custom Kedro datasets for what kedro-datasets has no dataset for."""
+"""Custom Kedro datasets for what kedro-datasets has no dataset for.
 
-from .archive_datasets import DownloadedFileDataset, ExtractedArchiveDataset
-from .array_bundle_dataset import ArrayBundleDataset
-from .torch_model_dataset import TorchModelDataset
+Imported lazily, so using one dataset does not import the libraries of the others.
+"""
 
-__all__ = ["ArrayBundleDataset", "DownloadedFileDataset", "ExtractedArchiveDataset", "TorchModelDataset"]
+from importlib import import_module
+
+_WHERE = {
+    "DownloadedFileDataset": "archive_datasets",
+    "ExtractedArchiveDataset": "archive_datasets",
+    "ArrayBundleDataset": "array_bundle_dataset",
+    "TorchModelDataset": "torch_model_dataset",
+    "OnnxModelDataset": "onnx_model_dataset",
+    "PyfuncModelDataset": "pyfunc_model_dataset",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,82 @@
+"""The exported classifier: ONNX Runtime on shared preprocessing; no torch, no Kedro."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from eurosat_kedro.preprocessing import normalize
+
+from .images import ImageInputError, read_b64, read_path
+from .predict import describe, softmax
+
+
+class RequestError(ValueError):
+    """Some rows of a request are unusable; the message names each row and its problem."""
+
+
+class OnnxClassifier:
+    """Predict EuroSAT classes for images given by path or base64, through ONNX Runtime."""
+
+    def __init__(self, onnx_path: str | Path, classes: list[str], topk: int = 3,
+                 allowed_roots: list[str] | None = None, threads: int = 0):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(onnx_path), options,
+                                            providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.classes = list(classes)
+        self.topk = topk
+        self.allowed_roots = (None if allowed_roots is None
+                              else [Path(r).expanduser().resolve() for r in allowed_roots])
+
+    @classmethod
+    def from_config(cls, onnx_path: str | Path, config_path: str | Path) -> OnnxClassifier:
+        """Build from the JSON config saved beside the model; ``EUROSAT_ALLOWED_ROOTS``
+        (os.pathsep-separated) overrides the allowed roots."""
+        config = json.loads(Path(config_path).read_text())
+        roots = config.get("allowed_roots")
+        if os.environ.get("EUROSAT_ALLOWED_ROOTS"):
+            roots = os.environ["EUROSAT_ALLOWED_ROOTS"].split(os.pathsep)
+        return cls(onnx_path, config["classes"], config.get("topk", 3), roots)
+
+    def logits(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Logits for uint8 ``(N, 64, 64, 3)`` images."""
+        out = [self.session.run(None, {self.input_name: normalize(images[i:i + batch_size])})[0]
+               for i in range(0, len(images), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
+
+    def read_rows(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[int, str]]:
+        """Decode every row; returns the good images and ``{row: problem}`` for bad ones."""
+        columns = [c for c in ("image_path", "image_b64") if c in frame.columns]
+        if not columns:
+            raise RequestError(
+                f"expected a column 'image_path' or 'image_b64', got {list(frame.columns)}")
+        images, errors = [], {}
+        for row, record in enumerate(frame.to_dict("records")):
+            path, b64 = record.get("image_path"), record.get("image_b64")
+            try:
+                if isinstance(b64, str) and b64:
+                    images.append(read_b64(b64))
+                elif isinstance(path, str) and path:
+                    images.append(read_path(path, self.allowed_roots))
+                else:
+                    raise ImageInputError("neither image_path nor image_b64 is set")
+            except ImageInputError as error:
+                errors[row] = str(error)
+        stacked = np.stack(images) if images else np.zeros((0, 64, 64, 3), np.uint8)
+        return stacked, errors
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """All rows or none: any bad row raises RequestError naming every bad row."""
+        images, errors = self.read_rows(frame)
+        if errors:
+            raise RequestError("; ".join(f"row {row}: {problem}" for row, problem in
+                                         sorted(errors.items())))
+        return pd.DataFrame(describe(softmax(self.logits(images)), self.classes, self.topk))

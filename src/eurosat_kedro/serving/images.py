@@ -1,0 +1,75 @@
+"""Read request images safely: base64 bytes, or paths confined to allowed roots."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from eurosat_kedro.preprocessing import to_rgb_tile
+
+MAX_PIXELS = 4096 * 4096
+MAX_BYTES = 20 * 1024 * 1024
+
+
+class ImageInputError(ValueError):
+    """One input image is unusable; the message says which problem."""
+
+
+def resolve_allowed(path: str, allowed_roots: list[Path] | None) -> Path:
+    """``path`` resolved (``..`` and symlinks); refused unless under an allowed root."""
+    resolved = Path(path).expanduser().resolve()
+    if allowed_roots is not None and not any(resolved.is_relative_to(r) for r in allowed_roots):
+        raise ImageInputError(
+            f"image_path {path!r} is outside the allowed roots "
+            f"({', '.join(str(r) for r in allowed_roots)}); send the image as image_b64 instead"
+        )
+    if not resolved.is_file():
+        raise ImageInputError(f"image_path {path!r}: no such file")
+    return resolved
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Image bytes -> uint8 ``(64, 64, 3)``; ImageInputError for anything unusable."""
+    if len(data) > MAX_BYTES:
+        raise ImageInputError(f"image is {len(data)} bytes, more than {MAX_BYTES} allowed")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.size[0] * image.size[1] > MAX_PIXELS:
+                    raise ImageInputError(
+                        f"image is {image.size[0]}x{image.size[1]} pixels, more than "
+                        f"{MAX_PIXELS} allowed (possible decompression bomb)")
+                image.load()
+                return to_rgb_tile(image, MAX_PIXELS)
+    except ImageInputError:
+        raise
+    except UnidentifiedImageError as error:
+        raise ImageInputError("not an image (unknown format or corrupt header)") from error
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageInputError(f"decompression bomb refused: {error}") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageInputError(f"cannot decode image: {error}") from error
+
+
+def read_b64(text: str) -> np.ndarray:
+    """base64 text -> uint8 ``(64, 64, 3)``."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError, TypeError) as error:
+        raise ImageInputError(f"image_b64 is not valid base64 ({error})") from error
+    return decode(data)
+
+
+def read_path(path: str, allowed_roots: list[Path] | None) -> np.ndarray:
+    """A file (confined to ``allowed_roots`` unless None) -> uint8 ``(64, 64, 3)``."""
+    resolved = resolve_allowed(path, allowed_roots)
+    if resolved.stat().st_size > MAX_BYTES:
+        raise ImageInputError(f"image_path {path!r} is larger than {MAX_BYTES} bytes")
+    return decode(resolved.read_bytes())
