@@ -63,12 +63,9 @@ def tiny_zip(tmp_path: Path) -> Path:
     return zip_tree(write_image_tree(tmp_path / "src"), tmp_path / "tiny.zip")
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the project (conf, src, the committed sample) in a temporary folder, made the
-    working directory, so runs write their data and ``mlflow.db`` there."""
-    root = tmp_path / "project"
-    root.mkdir()
+def copy_project(root: Path) -> Path:
+    """Copy conf, src and the committed sample into ``root``."""
+    root.mkdir(parents=True)
     for name in ("conf", "src"):
         shutil.copytree(PROJECT_ROOT / name, root / name,
                         ignore=shutil.ignore_patterns("__pycache__", "local"))
@@ -77,7 +74,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         shutil.copy(PROJECT_ROOT / name, root / name)
     (root / "data" / "sample").mkdir(parents=True)
     shutil.copy(SAMPLE_ZIP, root / "data" / "sample" / SAMPLE_ZIP.name)
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the project in a temporary folder, made the working directory, so runs write
+    their data and ``mlflow.db`` there."""
+    root = copy_project(tmp_path / "project")
     monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy on which `kedro run --env sample` (all pipelines) has run once."""
+    root = copy_project(tmp_path_factory.mktemp("trained") / "project")
+    previous = Path.cwd()
+    os.chdir(root)
+    try:
+        run_session(root, env="sample")
+    finally:
+        os.chdir(previous)
     return root
 
 

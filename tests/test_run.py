@@ -7,11 +7,10 @@ from pathlib import Path
 
 import mlflow
 
-from tests.conftest import run_session
 
 
-def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(project: Path):
-    run_session(project, env="sample")
+def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path):
+    project = trained_project
     reporting = project / "data" / "sample" / "08_reporting"
     metrics = json.loads((reporting / "metrics.json").read_text())
     assert {"accuracy", "macro_f1", "per_class", "confusion_matrix", "classes"} <= set(metrics)
@@ -21,7 +20,8 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(project: Path):
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("eurosat-sample")
-    (run,) = client.search_runs([experiment.experiment_id])
+    (run,) = client.search_runs([experiment.experiment_id],
+                                "tags.mlflow.runName = '__default__'")
     assert run.data.params["training.epochs"] == "6"
     assert run.data.params["model.name"] == "simple_cnn"
     history = client.get_metric_history(run.info.run_id, "training.val_accuracy")
@@ -30,3 +30,6 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(project: Path):
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("loss_curves", "val_acc", "confusion_matrix",
                                                   "misclassified")}
+    model_files = {a.path for a in client.list_artifacts(run.info.run_id, "mlflow_model")}
+    assert "mlflow_model/MLmodel" in model_files
+    assert (project / "data" / "sample" / "06_models" / "model.onnx").is_file()

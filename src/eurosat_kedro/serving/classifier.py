@@ -23,12 +23,13 @@ class RequestError(ValueError):
 class OnnxClassifier:
     """Predict EuroSAT classes for images given by path or base64, through ONNX Runtime."""
 
-    def __init__(self, onnx_path: str | Path, classes: list[str], topk: int = 3,
+    def __init__(self, onnx_model: str | Path | bytes, classes: list[str], topk: int = 3,
                  allowed_roots: list[str] | None = None, threads: int = 0):
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(onnx_path), options,
+        source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+        self.session = ort.InferenceSession(source, options,
                                             providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.classes = list(classes)

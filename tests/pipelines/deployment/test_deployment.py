@@ -1,0 +1,59 @@
+"""ONNX parity and the pyfunc model against the evaluation's predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eurosat_kedro.datasets import OnnxModelDataset, TorchModelDataset
+from eurosat_kedro.pipelines.deployment.nodes import ParityError, check_onnx_parity
+
+
+def _out(project: Path) -> Path:
+    return project / "data" / "sample"
+
+
+def test_parity_report_of_the_run(trained_project: Path):
+    report = json.loads((_out(trained_project) / "08_reporting" / "onnx_parity.json").read_text())
+    assert report["max_abs_logit_diff"] <= 1e-4 and report["argmax_identical"]
+    assert report["n_images"] == 40 and report["opset"] == 18
+
+
+def test_parity_check_fails_when_the_onnx_model_is_not_the_torch_model(trained_project: Path):
+    out = _out(trained_project)
+    onnx_model = OnnxModelDataset(str(out / "06_models" / "model.onnx")).load()
+    bundle = TorchModelDataset(str(out / "06_models" / "model.pt")).load()
+    bundle["state_dict"] = {k: v + 0.05 if v.is_floating_point() else v
+                            for k, v in bundle["state_dict"].items()}
+    test = dict(np.load(out / "05_model_input" / "test.npz"))
+    with pytest.raises(ParityError, match="does not match PyTorch.*tolerance"):
+        check_onnx_parity(onnx_model, bundle, test, 16, 1e-4)
+
+
+def test_pyfunc_predictions_equal_the_evaluation_predictions(trained_project: Path,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(trained_project)
+    out = _out(trained_project)
+    evaluation = pd.read_csv(out / "07_model_output" / "test_predictions.csv")
+    image_root = out / "01_raw" / "extracted" / "EuroSAT_RGB"
+    model = mlflow.pyfunc.load_model(str(out / "06_models" / "mlflow_model"))
+    paths = [str(image_root / p) for p in evaluation["path"]]
+    served = model.predict(pd.DataFrame({"image_path": paths}))
+    classes = json.loads((out / "05_model_input" / "classes.json").read_text())
+    assert list(served["predicted_class"]) == [classes[i] for i in evaluation["predicted"]]
+    served_p = np.array([[row[c] for c in classes] for row in served["probabilities"]])
+    expected_p = evaluation[[f"p_{c}" for c in classes]].to_numpy()
+    np.testing.assert_allclose(served_p, expected_p, atol=1e-5)
+
+
+def test_served_model_needs_neither_torch_nor_kedro(trained_project: Path):
+    requirements = (_out(trained_project) / "06_models" / "mlflow_model" / "requirements.txt")
+    names = {line.split("==")[0] for line in requirements.read_text().split()}
+    assert names == {"mlflow", "onnxruntime", "numpy", "pandas", "pillow"}
+    assert torch is not None  # (the test process itself has torch; the model does not ask for it)

@@ -1,0 +1,60 @@
+"""`kedro run --pipeline inference` on an image and on a folder with a bad file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_session
+
+
+def _a_sample_image(project: Path) -> Path:
+    root = project / "data" / "sample" / "01_raw" / "extracted" / "EuroSAT_RGB" / "River"
+    return sorted(root.iterdir())[0]
+
+
+def test_single_image_prints_and_writes_the_prediction(trained_project: Path, monkeypatch,
+                                                       capsys):
+    monkeypatch.chdir(trained_project)
+    image = _a_sample_image(trained_project)
+    run_session(trained_project, env="sample", pipeline="inference",
+                params={"inference.image_path": str(image)})
+    written = json.loads((trained_project / "data" / "sample" / "07_model_output" /
+                          "inference.json").read_text())
+    assert written["image_path"] == str(image)
+    assert set(written) >= {"predicted_class", "probabilities", "topk"}
+    assert sum(written["probabilities"].values()) == pytest.approx(1.0)
+    assert len(written["topk"]) == 3
+    printed = capsys.readouterr().out
+    assert f'"predicted_class": "{written["predicted_class"]}"' in printed
+
+
+def test_folder_predicts_every_image_and_reports_the_bad_one(trained_project: Path, tmp_path,
+                                                             monkeypatch):
+    monkeypatch.chdir(trained_project)
+    folder = tmp_path / "to_predict"
+    folder.mkdir()
+    source = _a_sample_image(trained_project).parent
+    for path in sorted(source.iterdir())[:5]:
+        shutil.copy(path, folder / path.name)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    run_session(trained_project, env="sample", pipeline="inference",
+                params={"inference.image_path": str(folder)})
+    out = trained_project / "data" / "sample" / "07_model_output"
+    table = pd.read_csv(out / "inference_predictions.csv")
+    assert len(table) == 6
+    broken = table[table["image_path"].str.endswith("broken.jpg")].iloc[0]
+    assert "not an image" in broken["error"] and pd.isna(broken["predicted_class"])
+    assert table["predicted_class"].notna().sum() == 5
+    summary = json.loads((out / "inference.json").read_text())
+    assert summary["n_predicted"] == 5 and summary["n_errors"] == 1
+
+
+def test_missing_image_path_parameter_says_how_to_set_it(trained_project: Path, monkeypatch):
+    monkeypatch.chdir(trained_project)
+    with pytest.raises(Exception, match="inference.image_path=PATH"):
+        run_session(trained_project, env="sample", pipeline="inference")

@@ -1,0 +1,131 @@
+"""A real `mlflow models serve` process on 127.0.0.1: good requests, every bad input, and
+paths outside the allowed roots. The server is stopped by its PID."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import image_bytes
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained_project: Path):
+    port = _free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("EUROSAT_ALLOWED_ROOTS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m",
+         "data/sample/06_models/mlflow_model", "-h", "127.0.0.1", "-p", str(port),
+         "--env-manager", "local"],
+        cwd=trained_project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(f"{url}/ping", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow models serve did not start within 60 s")
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _post(url: str, column: str, values: list[str]) -> requests.Response:
+    body = {"dataframe_split": {"columns": [column], "data": [[v] for v in values]}}
+    return requests.post(f"{url}/invocations", json=body, timeout=30)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _sample_image(project: Path) -> Path:
+    folder = project / "data" / "sample" / "01_raw" / "extracted" / "EuroSAT_RGB" / "SeaLake"
+    return sorted(folder.iterdir())[0]
+
+
+def test_path_and_base64_give_the_same_prediction(server: str, trained_project: Path):
+    image = _sample_image(trained_project)
+    by_path = _post(server, "image_path", [str(image)])
+    relative = _post(server, "image_path", [str(image.relative_to(trained_project))])
+    by_b64 = _post(server, "image_b64", [_b64(image.read_bytes())])
+    assert by_path.status_code == relative.status_code == by_b64.status_code == 200
+    first = by_path.json()["predictions"][0]
+    assert first == relative.json()["predictions"][0] == by_b64.json()["predictions"][0]
+    assert set(first) == {"predicted_class", "probabilities", "topk"}
+    assert first["topk"][0]["class"] == first["predicted_class"]
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0)
+
+
+def _bomb() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("1", (6000, 6000)).save(buffer, format="PNG")  # 36 Mpx in a few kB
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("payload", "problem"), [
+    (b"plain text, not an image", "not an image"),
+    (image_bytes()[:200], "cannot decode"),
+    (b"\xff\xd8\xff\xe0" + bytes(100), "not an image"),
+    (_bomb(), "decompression bomb"),
+])
+def test_bad_base64_image_is_a_4xx_naming_the_row(server: str, trained_project: Path,
+                                                  payload: bytes, problem: str):
+    good = _b64(_sample_image(trained_project).read_bytes())
+    response = _post(server, "image_b64", [good, _b64(payload)])
+    assert 400 <= response.status_code < 500
+    assert f"row 1: " in response.json()["message"]
+    assert problem in response.json()["message"]
+    assert _post(server, "image_b64", [good]).status_code == 200  # still serving
+
+
+@pytest.mark.parametrize(("mode", "fmt"), [("L", "JPEG"), ("RGBA", "PNG"), ("RGB", "PNG")])
+def test_grayscale_rgba_and_png_are_converted(server: str, mode: str, fmt: str):
+    response = _post(server, "image_b64", [_b64(image_bytes(mode=mode, fmt=fmt))])
+    assert response.status_code == 200, response.text
+
+
+def test_missing_file_is_a_4xx(server: str, trained_project: Path):
+    response = _post(server, "image_path", [str(trained_project / "data" / "nope.jpg")])
+    assert response.status_code == 400 and "row 0: " in response.json()["message"]
+    assert "no such file" in response.json()["message"]
+
+
+def test_paths_outside_the_allowed_roots_are_refused(server: str, trained_project: Path,
+                                                     tmp_path: Path):
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(image_bytes())
+    link = trained_project / "data" / "link_to_secret.jpg"
+    link.symlink_to(secret)
+    for path in ["/etc/passwd", str(secret), "data/../../secret.jpg",
+                 f"data/../{'../' * 10}etc/hostname", str(link)]:
+        response = _post(server, "image_path", [path])
+        assert response.status_code == 400, path
+        assert "outside the allowed roots" in response.json()["message"], path
+    assert np.isfinite(_post(server, "image_b64", [_b64(image_bytes())]).json()["predictions"][0]
+                       ["topk"][0]["probability"])
