@@ -8,7 +8,6 @@ from pathlib import Path
 import mlflow
 
 
-
 def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path):
     project = trained_project
     reporting = project / "data" / "sample" / "08_reporting"

@@ -57,7 +57,8 @@ def test_missing_class_folder_names_the_expected_classes(image_tree: Path):
     for path in (image_tree / "Pasture").iterdir():
         path.unlink()
     (image_tree / "Pasture").rmdir()
-    with pytest.raises(DatasetLayoutError, match="missing class folder.*Pasture.*Expected.*AnnualCrop"):
+    with pytest.raises(DatasetLayoutError,
+                       match="missing class folder.*Pasture.*Expected.*AnnualCrop"):
         find_image_root(image_tree.parent, CLASSES)
 
 

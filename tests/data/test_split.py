@@ -18,7 +18,7 @@ def _index(counts: dict[int, int]) -> pd.DataFrame:
 def test_each_class_within_one_image_of_the_fractions():
     index = _index({0: 2900, 1: 1900, 2: 2400, 3: 31})
     split = stratified_split(index, FRACTIONS, seed=42)
-    for label, group in index.groupby("label"):
+    for _, group in index.groupby("label"):
         counts = split[group.index].value_counts()
         for name, fraction in FRACTIONS.items():
             assert abs(counts.get(name, 0) - fraction * len(group)) <= 1

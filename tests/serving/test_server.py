@@ -99,7 +99,7 @@ def test_bad_base64_image_is_a_4xx_naming_the_row(server: str, trained_project: 
     good = _b64(_sample_image(trained_project).read_bytes())
     response = _post(server, "image_b64", [good, _b64(payload)])
     assert 400 <= response.status_code < 500
-    assert f"row 1: " in response.json()["message"]
+    assert "row 1: " in response.json()["message"]
     assert problem in response.json()["message"]
     assert _post(server, "image_b64", [good]).status_code == 200  # still serving
 

@@ -1,4 +1,7 @@
-"""Fetch a file from an http(s) URL, a ``file://`` URL or a local path: resumable, verified, atomic."""
+"""Fetch a file from an http(s) URL, a ``file://`` URL or a local path.
+
+Resumable, verified against a sha256, written atomically.
+"""
 
 from __future__ import annotations
 

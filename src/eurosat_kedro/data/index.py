@@ -65,9 +65,9 @@ def check_image(path: Path) -> ImageCheck:
             if image.mode != "RGB":
                 return ImageCheck(None, f"{image.format} image in mode {image.mode}, expected RGB")
             if image.size != (IMAGE_SIZE, IMAGE_SIZE):
+                width, height = image.size
                 return ImageCheck(
-                    None, f"size {image.size[0]}x{image.size[1]}, expected {IMAGE_SIZE}x{IMAGE_SIZE}"
-                )
+                    None, f"size {width}x{height}, expected {IMAGE_SIZE}x{IMAGE_SIZE}")
             pixels = np.asarray(image, dtype=np.uint8)
     except UnidentifiedImageError:
         return ImageCheck(None, "not a readable image (unknown format or corrupt header)")

@@ -96,7 +96,8 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: in
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if cfg.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    raise ValueError(f"training.schedule must be onecycle, cosine or constant, got {cfg.schedule!r}")
+    raise ValueError(
+        f"training.schedule must be onecycle, cosine or constant, got {cfg.schedule!r}")
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ def test_sample_run_indexes_splits_and_caches_every_image(project: Path):
     assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
     assert sum(len(p) for p in paths) == 300
     assert arrays["train"]["images"].shape == (220, 64, 64, 3)
-    assert json.loads((out / "05_model_input" / "classes.json").read_text()) == CLASSES
+    assert json.loads((out / "02_intermediate" / "classes.json").read_text()) == CLASSES
 
 
 def test_rerun_gives_an_identical_split(project: Path):

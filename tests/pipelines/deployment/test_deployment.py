@@ -45,7 +45,7 @@ def test_pyfunc_predictions_equal_the_evaluation_predictions(trained_project: Pa
     model = mlflow.pyfunc.load_model(str(out / "06_models" / "mlflow_model"))
     paths = [str(image_root / p) for p in evaluation["path"]]
     served = model.predict(pd.DataFrame({"image_path": paths}))
-    classes = json.loads((out / "05_model_input" / "classes.json").read_text())
+    classes = json.loads((out / "02_intermediate" / "classes.json").read_text())
     assert list(served["predicted_class"]) == [classes[i] for i in evaluation["predicted"]]
     served_p = np.array([[row[c] for c in classes] for row in served["probabilities"]])
     expected_p = evaluation[[f"p_{c}" for c in classes]].to_numpy()

@@ -24,7 +24,8 @@ def describe_archive_source(archive_url: str, archive_sha256: str | None) -> dic
     download.local_path_of(archive_url)  # rejects unsupported schemes early
     sha = (archive_sha256 or "").strip().lower() or None
     if sha and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
-        raise ValueError(f"data.archive_sha256 must be 64 hex digits or null, got {archive_sha256!r}")
+        raise ValueError(
+            f"data.archive_sha256 must be 64 hex digits or null, got {archive_sha256!r}")
     return {"url": archive_url, "sha256": sha}
 
 

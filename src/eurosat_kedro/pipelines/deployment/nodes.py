@@ -59,9 +59,9 @@ def check_onnx_parity(onnx_model: onnx.ModelProto, trained_model: dict, test_arr
     torch_logits = predict_logits(load_trained_model(trained_model), images)
     max_diff = float(np.abs(onnx_logits - torch_logits).max())
     same_argmax = bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all())
+    opset = next(o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx"))
     report = {"n_images": len(images), "max_abs_logit_diff": max_diff, "tolerance": tolerance,
-              "argmax_identical": same_argmax,
-              "opset": next(o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx"))}
+              "argmax_identical": same_argmax, "opset": opset}
     if max_diff > tolerance or not same_argmax:
         raise ParityError(
             f"ONNX export does not match PyTorch on {len(images)} test images: max |logit diff| "
