@@ -58,8 +58,8 @@ class DownloadedFileDataset(AbstractDataset[dict, Path]):
 class ExtractedArchiveDataset(AbstractDataset[Path, Path]):
     """A folder that holds an extracted zip: save(archive path) extracts safely and only once."""
 
-    def __init__(self, path: str, metadata: dict[str, Any] | None = None):
-        self._path = Path(path)
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
+        self._path = Path(filepath)
         self.metadata = metadata
 
     def load(self) -> Path:
@@ -76,4 +76,4 @@ class ExtractedArchiveDataset(AbstractDataset[Path, Path]):
         return (self._path / archive.MARKER).is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}
+        return {"filepath": str(self._path)}
