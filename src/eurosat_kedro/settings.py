@@ -2,6 +2,10 @@
 
 from kedro.config import OmegaConfigLoader
 
+from eurosat_kedro.hooks import ProjectPathResolver
+
+HOOKS = (ProjectPathResolver(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
