@@ -79,8 +79,30 @@ def build_model(name: str, num_classes: int = 10, image_size: int = 64, pretrain
     return model
 
 
-def load_trained_model(bundle: dict) -> nn.Module:
-    """Rebuild a model saved by the training pipeline (``TorchModelDataset``), in eval mode."""
+class DihedralTTA(nn.Module):
+    """Test-time augmentation: the mean logits over the 8 flips and 90-degree rotations.
+
+    Overhead tiles have no "up", so the 8 views are equally valid; averaging them is a
+    cheap accuracy gain for 8x the inference compute. Exported to ONNX as part of the model.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        mirrored = x.flip(-1)
+        views = [x, mirrored] + [torch.rot90(v, k, (-2, -1)) for k in (1, 2, 3)
+                                 for v in (x, mirrored)]
+        logits = self.model(torch.cat(views))
+        return logits.reshape(len(views), x.shape[0], -1).mean(0)
+
+
+def load_trained_model(bundle: dict, tta: bool = False) -> nn.Module:
+    """Rebuild a model saved by the training pipeline (``TorchModelDataset``), in eval mode,
+    wrapped in DihedralTTA when ``tta``."""
     model = build_model(**bundle["spec"])
     model.load_state_dict(bundle["state_dict"])
+    if tta:
+        model = DihedralTTA(model)
     return model.eval()

@@ -82,3 +82,19 @@ def test_ddp_with_two_gloo_processes(tmp_path: Path):
     assert (tmp_path / "ddp.pt").is_file()
     model = build_model(**spec)
     model.load_state_dict(result.best_state)  # rank 0's weights are a whole, loadable model
+
+
+def test_tta_averages_the_eight_views_and_is_rotation_invariant():
+    from eurosat_kedro.models.factory import load_trained_model
+
+    torch.manual_seed(0)
+    model = build_model("simple_cnn", width=8).eval()
+    bundle = {"spec": {"name": "simple_cnn", "width": 8}, "state_dict": model.state_dict()}
+    tta = load_trained_model(bundle, tta=True)
+    x = torch.randn(3, 3, 64, 64)
+    views = [x, x.flip(-1)] + [torch.rot90(v, k, (-2, -1)) for k in (1, 2, 3)
+                               for v in (x, x.flip(-1))]
+    with torch.no_grad():
+        expected = torch.stack([model(v) for v in views]).mean(0)
+        assert torch.allclose(tta(x), expected, atol=1e-5)
+        assert torch.allclose(tta(torch.rot90(x, 1, (-2, -1))), tta(x), atol=1e-4)

@@ -26,10 +26,11 @@ class ParityError(AssertionError):
     """ONNX Runtime and PyTorch disagree beyond the tolerance."""
 
 
-def export_onnx(trained_model: dict, opset: int) -> onnx.ModelProto:
+def export_onnx(trained_model: dict, opset: int, tta: bool = False) -> onnx.ModelProto:
     """The best model as ONNX: input ``image`` (N, 3, 64, 64) float32 normalised, output
-    ``logits``; dynamic batch axis; class names, opset and versions in the metadata."""
-    model = load_trained_model(trained_model)
+    ``logits``; dynamic batch axis; class names, opset and versions in the metadata; the
+    8-view averaging inside the graph when ``tta``."""
+    model = load_trained_model(trained_model, tta)
     example = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
     program = torch.onnx.export(
         model, (example,), input_names=["image"], output_names=["logits"],
@@ -39,7 +40,7 @@ def export_onnx(trained_model: dict, opset: int) -> onnx.ModelProto:
     proto = program.model_proto
     meta = {"classes": ",".join(trained_model["classes"]), "opset": str(opset),
             "model_name": trained_model["spec"]["name"], "torch": str(torch.__version__),
-            "preprocessing": "eurosat_kedro.preprocessing.normalize"}
+            "preprocessing": "eurosat_kedro.preprocessing.normalize", "tta": str(tta).lower()}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -49,14 +50,14 @@ def export_onnx(trained_model: dict, opset: int) -> onnx.ModelProto:
 
 
 def check_onnx_parity(onnx_model: onnx.ModelProto, trained_model: dict, test_arrays: dict,
-                      n_images: int, tolerance: float) -> dict:
+                      n_images: int, tolerance: float, tta: bool = False) -> dict:
     """Run ONNX Runtime and PyTorch on test images; fail unless logits agree within
     ``tolerance`` and every argmax is equal."""
     images = test_arrays["images"][:n_images]
     session = ort.InferenceSession(onnx_model.SerializeToString(),
                                    providers=["CPUExecutionProvider"])
     onnx_logits = session.run(None, {"image": normalize(images)})[0]
-    torch_logits = predict_logits(load_trained_model(trained_model), images)
+    torch_logits = predict_logits(load_trained_model(trained_model, tta), images)
     max_diff = float(np.abs(onnx_logits - torch_logits).max())
     same_argmax = bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all())
     opset = next(o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx"))

@@ -17,9 +17,11 @@ from eurosat_kedro.serving.predict import softmax
 from eurosat_kedro.training.loop import predict_logits
 
 
-def predict_test_split(trained_model: dict, test_arrays: dict, batch_size: int) -> pd.DataFrame:
-    """One row per test image: path, true label, predicted label and class probabilities."""
-    model = load_trained_model(trained_model)
+def predict_test_split(trained_model: dict, test_arrays: dict, batch_size: int,
+                       tta: bool) -> pd.DataFrame:
+    """One row per test image: path, true label, predicted label and class probabilities
+    (averaged over the 8 flips/rotations when ``tta``)."""
+    model = load_trained_model(trained_model, tta)
     probabilities = softmax(predict_logits(model, test_arrays["images"], batch_size))
     classes = trained_model["classes"]
     frame = pd.DataFrame({
