@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from eurosat_kedro.data.archive import extract
 from eurosat_kedro.datasets import ArrayBundleDataset
 from eurosat_kedro.pipelines.data_processing.nodes import (
@@ -21,8 +23,9 @@ from eurosat_kedro.pipelines.data_processing.nodes import (
     split_images,
 )
 
-CLASSES = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
-           "PermanentCrop", "Residential", "River", "SeaLake"]
+# the class list of the project's configuration (run from the project root)
+CLASSES = yaml.safe_load(Path("conf/base/parameters_data_processing.yml").read_text())["data"][
+    "classes"]
 
 
 def main() -> None:

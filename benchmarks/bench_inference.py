@@ -14,7 +14,6 @@ import base64
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,15 +25,18 @@ import numpy as np
 import onnxruntime as ort
 import requests
 import torch
+import yaml
 from PIL import Image
 
 from eurosat_kedro.datasets import PyfuncModelDataset
 from eurosat_kedro.models import build_model
 from eurosat_kedro.pipelines.deployment.nodes import build_serving_model, export_onnx
 from eurosat_kedro.preprocessing import normalize
+from eurosat_kedro.training.distributed import free_port
 
-CLASSES = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
-           "PermanentCrop", "Residential", "River", "SeaLake"]
+# the class list of the project's configuration (run from the project root)
+CLASSES = yaml.safe_load(Path("conf/base/parameters_data_processing.yml").read_text())["data"][
+    "classes"]
 
 
 def rate(fn, batch: int, seconds: float = 3.0) -> float:
@@ -99,9 +101,7 @@ def main() -> None:
             model_dir = Path(tmp) / name
             PyfuncModelDataset(str(model_dir)).save(
                 build_serving_model(proto, CLASSES, {"images": images}, 3, ["data"]))
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
+            port = free_port()
             process = serve(model_dir, port)
             url = f"http://127.0.0.1:{port}/invocations"
             try:

@@ -5,12 +5,21 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
+
+from eurosat_kedro.training.distributed import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ZIP = PROJECT_ROOT / "data" / "sample" / "EuroSAT_RGB_sample.zip"
@@ -112,3 +121,35 @@ def run_session(project_root: Path, env: str | None = None, pipeline: str | None
     bootstrap_project(project_root)
     with KedroSession.create(project_path=project_root, env=env, runtime_params=params) as session:
         return session.run(pipeline_names=[pipeline] if pipeline else None)
+
+
+@contextmanager
+def running_server(command: list[str], cwd: Path, ready_path: str,
+                   env: dict[str, str] | None = None, timeout: float = 120) -> Iterator[str]:
+    """Start ``command`` (which gets ``{port}`` filled in) on a free 127.0.0.1 port, wait until
+    ``ready_path`` answers, yield the base URL, then stop the process group by its PID.
+
+    The venv's bin folder is put first on PATH, as an activated venv would be.
+    """
+    port = free_port()
+    environment = {**os.environ, **(env or {}),
+                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    process = subprocess.Popen(
+        [part.format(port=port) for part in command], cwd=cwd, env=environment,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(f"{url}{ready_path}", timeout=5).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert process.poll() is None, f"{command[:3]} exited before serving"
+            assert time.monotonic() < deadline, f"{command[:3]} did not start in {timeout} s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

@@ -2,51 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import running_server
 
 PIPELINES = {"data_processing", "training", "evaluation", "deployment", "inference"}
 LAYERS = ["raw", "intermediate", "primary", "model_input", "models", "model_output", "reporting"]
 
 
 def test_kedro_viz_serves_all_pipelines_nodes_and_layers(project: Path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "kedro"), "viz", "run", "--host", "127.0.0.1",
-         "--port", str(port), "--no-browser"],
-        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}/api/main", timeout=5)
-                if response.ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert process.poll() is None, "kedro viz exited before serving"
-            assert time.monotonic() < deadline, "kedro viz did not start within 120 s"
-            time.sleep(0.5)
-        graph = response.json()
-        per_pipeline = {
-            name: requests.get(f"http://127.0.0.1:{port}/api/pipelines/{name}", timeout=10).json()
-            for name in PIPELINES
-        }
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    command = [str(Path(sys.executable).parent / "kedro"), "viz", "run", "--host", "127.0.0.1",
+               "--port", "{port}", "--no-browser"]
+    with running_server(command, project, "/api/main") as url:
+        graph = requests.get(f"{url}/api/main", timeout=10).json()
+        per_pipeline = {name: requests.get(f"{url}/api/pipelines/{name}", timeout=10).json()
+                        for name in PIPELINES}
 
     assert {p["id"] for p in graph["pipelines"]} == PIPELINES | {"__default__"}
     assert {t["id"] for t in graph["tags"]} == PIPELINES

@@ -37,8 +37,7 @@ def to_rgb_tile(image, max_pixels: int = 4096 * 4096) -> np.ndarray:
         raise ValueError(f"image is {width}x{height} pixels, more than the {max_pixels} allowed "
                          "(possible decompression bomb)")
     if image.mode != "RGB":
-        image = image.convert("RGBA").convert("RGB") if "A" in image.mode or image.mode == "P" \
-            else image.convert("RGB")
+        image = image.convert("RGB")
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):
         image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)

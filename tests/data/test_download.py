@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
 from eurosat_kedro.data import download
+from eurosat_kedro.training.distributed import free_port
 
 
 def _sha(data: bytes) -> str:
@@ -53,9 +53,7 @@ def test_missing_local_file_says_what_to_do(tmp_path: Path):
 
 
 def test_unreachable_url_says_what_to_do(tmp_path: Path):
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens there
     with pytest.raises(download.DownloadError, match="after 2 attempts.*data.archive_url"):
         download.fetch(f"http://127.0.0.1:{port}/EuroSAT_RGB.zip", tmp_path / "a.zip",
                        retries=2, backoff=0)

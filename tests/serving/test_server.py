@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,41 +13,18 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import image_bytes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import image_bytes, running_server
 
 
 @pytest.fixture(scope="module")
 def server(trained_project: Path):
-    port = _free_port()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("EUROSAT_ALLOWED_ROOTS", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-         "data/sample/06_models/mlflow_model", "-h", "127.0.0.1", "-p", str(port),
-         "--env-manager", "local"],
-        cwd=trained_project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if requests.get(f"{url}/ping", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow models serve did not start within 60 s")
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
+               "data/sample/06_models/mlflow_model", "-h", "127.0.0.1", "-p", "{port}",
+               "--env-manager", "local"]
+    # the default allowed root (data/ of the working directory) applies
+    with running_server(command, trained_project, "/ping",
+                        env={"EUROSAT_ALLOWED_ROOTS": ""}) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def _post(url: str, column: str, values: list[str]) -> requests.Response:

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from eurosat_kedro.preprocessing import IMAGE_SIZE
+
 logger = logging.getLogger(__name__)
 
-IMAGE_SIZE = 64
 Image.MAX_IMAGE_PIXELS = 64 * 1024 * 1024  # a decompression bomb is an error, not a warning
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from eurosat_kedro.preprocessing import normalize
+from eurosat_kedro.preprocessing import IMAGE_SIZE, normalize
 
 from .images import ImageInputError, read_b64, read_path
 from .predict import describe, softmax
@@ -71,7 +71,7 @@ class OnnxClassifier:
                     raise ImageInputError("neither image_path nor image_b64 is set")
             except ImageInputError as error:
                 errors[row] = str(error)
-        stacked = np.stack(images) if images else np.zeros((0, 64, 64, 3), np.uint8)
+        stacked = np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
         return stacked, errors
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:

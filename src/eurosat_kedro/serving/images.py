@@ -42,20 +42,15 @@ def decode(data: bytes) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                if image.size[0] * image.size[1] > MAX_PIXELS:
-                    raise ImageInputError(
-                        f"image is {image.size[0]}x{image.size[1]} pixels, more than "
-                        f"{MAX_PIXELS} allowed (possible decompression bomb)")
-                image.load()
-                return to_rgb_tile(image, MAX_PIXELS)
-    except ImageInputError:
-        raise
+                return to_rgb_tile(image, MAX_PIXELS)  # checks the size before decoding
     except UnidentifiedImageError as error:
         raise ImageInputError("not an image (unknown format or corrupt header)") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageInputError(f"decompression bomb refused: {error}") from error
-    except (OSError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError) as error:
         raise ImageInputError(f"cannot decode image: {error}") from error
+    except ValueError as error:  # to_rgb_tile's pixel limit, or a malformed image
+        raise ImageInputError(str(error)) from error
 
 
 def read_b64(text: str) -> np.ndarray:

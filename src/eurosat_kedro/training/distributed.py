@@ -17,7 +17,8 @@ from eurosat_kedro.models import build_model
 from .loop import TrainConfig, TrainResult, train
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -51,6 +52,6 @@ def train_distributed(model_spec: dict, train_data: dict, val_data: dict, cfg: T
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.pt"
         mp.spawn(_worker, nprocs=world_size, join=True,
-                 args=(world_size, _free_port(), model_spec, train_data, val_data, cfg,
+                 args=(world_size, free_port(), model_spec, train_data, val_data, cfg,
                        checkpoint_path, out))
         return TrainResult(**torch.load(out, weights_only=True))

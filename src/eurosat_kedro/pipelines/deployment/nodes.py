@@ -8,7 +8,6 @@ import logging
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pandas as pd
 import torch
 from mlflow.models import ModelSignature
@@ -16,7 +15,8 @@ from mlflow.types import ColSpec, Schema
 from PIL import Image
 
 from eurosat_kedro.models import load_trained_model
-from eurosat_kedro.preprocessing import IMAGE_SIZE, normalize
+from eurosat_kedro.preprocessing import IMAGE_SIZE
+from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.training.loop import predict_logits
 
 logger = logging.getLogger(__name__)
@@ -51,12 +51,11 @@ def export_onnx(trained_model: dict, opset: int, tta: bool = False) -> onnx.Mode
 
 def check_onnx_parity(onnx_model: onnx.ModelProto, trained_model: dict, test_arrays: dict,
                       n_images: int, tolerance: float, tta: bool = False) -> dict:
-    """Run ONNX Runtime and PyTorch on test images; fail unless logits agree within
-    ``tolerance`` and every argmax is equal."""
+    """Run the serving classifier (ONNX Runtime) and PyTorch on test images; fail unless
+    logits agree within ``tolerance`` and every argmax is equal."""
     images = test_arrays["images"][:n_images]
-    session = ort.InferenceSession(onnx_model.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
-    onnx_logits = session.run(None, {"image": normalize(images)})[0]
+    served = OnnxClassifier(onnx_model.SerializeToString(), trained_model["classes"])
+    onnx_logits = served.logits(images)
     torch_logits = predict_logits(load_trained_model(trained_model, tta), images)
     max_diff = float(np.abs(onnx_logits - torch_logits).max())
     same_argmax = bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all())

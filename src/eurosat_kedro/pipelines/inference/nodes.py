@@ -39,20 +39,20 @@ def predict_images(onnx_model: onnx.ModelProto, classes: list[str], paths: list[
     the full prediction for a single image, counts per class for a folder."""
     classifier = OnnxClassifier(onnx_model.SerializeToString(), classes, topk)
     images, errors = classifier.read_rows(pd.DataFrame({"image_path": paths}))
-    results = iter(describe(softmax(classifier.logits(images)), classes, topk))
-    rows = []
-    for i, path in enumerate(paths):
-        if i in errors:
-            rows.append({"image_path": path, "predicted_class": None, "probability": None,
-                         "topk": None, "error": errors[i]})
-            continue
-        result = next(results)
-        rows.append({"image_path": path, "predicted_class": result["predicted_class"],
-                     "probability": result["topk"][0]["probability"],
-                     "topk": json.dumps(result["topk"]), "error": None, "_full": result})
-    table = pd.DataFrame(rows)
+    good_rows = [i for i in range(len(paths)) if i not in errors]
+    results = dict(zip(good_rows, describe(softmax(classifier.logits(images)), classes, topk),
+                       strict=True))
+    table = pd.DataFrame([
+        {"image_path": path, "predicted_class": results[i]["predicted_class"],
+         "probability": results[i]["topk"][0]["probability"],
+         "topk": json.dumps(results[i]["topk"]), "error": None}
+        if i in results else
+        {"image_path": path, "predicted_class": None, "probability": None, "topk": None,
+         "error": errors[i]}
+        for i, path in enumerate(paths)
+    ])
     if len(paths) == 1 and not errors:
-        summary = {"image_path": paths[0], **rows[0]["_full"]}
+        summary = {"image_path": paths[0], **results[0]}
     elif len(paths) == 1:
         raise ValueError(f"{paths[0]}: {errors[0]}")
     else:
@@ -61,4 +61,4 @@ def predict_images(onnx_model: onnx.ModelProto, classes: list[str], paths: list[
                    "counts": good["predicted_class"].value_counts().to_dict(),
                    "errors": [{"image_path": paths[i], "error": e} for i, e in errors.items()]}
     print(json.dumps(summary, indent=2))
-    return table.drop(columns="_full", errors="ignore"), summary
+    return table, summary
