@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -123,20 +124,38 @@ def run_session(project_root: Path, env: str | None = None, pipeline: str | None
         return session.run(pipeline_names=[pipeline] if pipeline else None)
 
 
+def free_registered_port(seed: int = 0) -> int:
+    """A free 127.0.0.1 port below 49152: `kedro viz` refuses the ephemeral range that the
+    OS hands out for port 0."""
+    rng = np.random.default_rng([os.getpid(), seed, time.time_ns()])
+    for port in rng.integers(20000, 49152, 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", int(port)))
+            except OSError:
+                continue
+            return int(port)
+    raise RuntimeError("no free port between 20000 and 49151")
+
+
 @contextmanager
 def running_server(command: list[str], cwd: Path, ready_path: str,
-                   env: dict[str, str] | None = None, timeout: float = 120) -> Iterator[str]:
-    """Start ``command`` (which gets ``{port}`` filled in) on a free 127.0.0.1 port, wait until
-    ``ready_path`` answers, yield the base URL, then stop the process group by its PID.
+                   env: dict[str, str] | None = None, timeout: float = 120,
+                   port: int | None = None) -> Iterator[str]:
+    """Start ``command`` (which gets ``{port}`` filled in) on ``port`` (default: a free
+    127.0.0.1 port), wait until ``ready_path`` answers, yield the base URL, then stop the
+    process group by its PID.
 
     The venv's bin folder is put first on PATH, as an activated venv would be.
     """
-    port = free_port()
+    port = port or free_port()
     environment = {**os.environ, **(env or {}),
                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen(
-        [part.format(port=port) for part in command], cwd=cwd, env=environment,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = cwd / f"server-{port}.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [part.format(port=port) for part in command], cwd=cwd, env=environment,
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -146,10 +165,12 @@ def running_server(command: list[str], cwd: Path, ready_path: str,
                     break
             except requests.RequestException:
                 pass
-            assert process.poll() is None, f"{command[:3]} exited before serving"
+            assert process.poll() is None, (
+                f"{command[:3]} exited before serving:\n{log.read_text()[-3000:]}")
             assert time.monotonic() < deadline, f"{command[:3]} did not start in {timeout} s"
             time.sleep(0.5)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

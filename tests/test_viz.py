@@ -8,7 +8,7 @@ from pathlib import Path
 import requests
 from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import running_server
+from tests.conftest import free_registered_port, running_server
 
 PIPELINES = {"data_processing", "training", "evaluation", "deployment", "inference"}
 LAYERS = ["raw", "intermediate", "primary", "model_input", "models", "model_output", "reporting"]
@@ -17,7 +17,7 @@ LAYERS = ["raw", "intermediate", "primary", "model_input", "models", "model_outp
 def test_kedro_viz_serves_all_pipelines_nodes_and_layers(project: Path):
     command = [str(Path(sys.executable).parent / "kedro"), "viz", "run", "--host", "127.0.0.1",
                "--port", "{port}", "--no-browser"]
-    with running_server(command, project, "/api/main") as url:
+    with running_server(command, project, "/api/main", port=free_registered_port()) as url:
         graph = requests.get(f"{url}/api/main", timeout=10).json()
         per_pipeline = {name: requests.get(f"{url}/api/pipelines/{name}", timeout=10).json()
                         for name in PIPELINES}
