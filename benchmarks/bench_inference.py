@@ -1,10 +1,14 @@
-"""PyTorch eager vs ONNX Runtime, and a running `mlflow models serve`, for both models on CPU.
+"""PyTorch eager vs ONNX Runtime fp32 and int8, and a running `mlflow models serve`, on CPU.
 
-    .venv/bin/python benchmarks/bench_inference.py [--threads 2] [--requests 500]
+    .venv/bin/python benchmarks/bench_inference.py [--threads 2] [--requests 500] [--rounds 5]
 
-Part 1: images/s at batch 1 and 64 (same weights, same preprocessed input).
-Part 2: builds a pyfunc model of each architecture, serves it on 127.0.0.1, and measures
-single-image request latency (p50, p99) and requests/s with 4 concurrent clients.
+Part 1: images/s at batch 1 and 64 (same weights, same preprocessed input). The three
+engines are timed in interleaved rounds and the median round is reported, so a slow moment
+of the machine hits all of them alike. The int8 model is the deployment pipeline's static
+quantisation (calibrated here on the benchmark's own images: speed only; its accuracy on the
+real test split is in data/08_reporting/int8_report.json after `kedro run`).
+Part 2: builds a pyfunc model per architecture and precision, serves it on 127.0.0.1, and
+measures single-image request latency (p50, p99) and requests/s with 4 concurrent clients.
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ from PIL import Image
 
 from eurosat_kedro.datasets import PyfuncModelDataset
 from eurosat_kedro.models import build_model
-from eurosat_kedro.pipelines.deployment.nodes import build_serving_model, export_onnx
+from eurosat_kedro.pipelines.deployment.nodes import (
+    build_serving_model,
+    export_onnx,
+    quantize_int8,
+)
 from eurosat_kedro.preprocessing import normalize
 from eurosat_kedro.training.distributed import free_port
 
@@ -39,13 +47,58 @@ CLASSES = yaml.safe_load(Path("conf/base/parameters_data_processing.yml").read_t
     "classes"]
 
 
-def rate(fn, batch: int, seconds: float = 3.0) -> float:
-    fn()
+def rate(fn, batch: int, seconds: float) -> float:
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         fn()
         count += batch
     return count / (time.perf_counter() - start)
+
+
+def median_rates(engines: dict, batch: int, rounds: int, seconds: float = 1.5) -> dict:
+    """Images/s of each engine: the median of ``rounds`` interleaved timed rounds."""
+    for fn in engines.values():
+        fn()  # warm-up
+    rates = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, fn in engines.items():
+            rates[name].append(rate(fn, batch, seconds))
+    return {name: float(np.median(values)) for name, values in rates.items()}
+
+
+def ort_session(proto, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(proto.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+
+
+def measure_server(model_dir: Path, body: dict, requests_total: int) -> tuple:
+    """p50 and p99 ms of sequential single-image requests, requests/s of 4 clients, errors."""
+    port = free_port()
+    process = serve(model_dir, port)
+    url = f"http://127.0.0.1:{port}/invocations"
+    try:
+        http = requests.Session()
+        latencies, errors = [], 0
+        for _ in range(min(200, requests_total)):
+            start = time.perf_counter()
+            errors += not http.post(url, json=body, timeout=30).ok
+            latencies.append(time.perf_counter() - start)
+
+        def client(n: int) -> int:
+            own = requests.Session()
+            return sum(not own.post(url, json=body, timeout=30).ok for _ in range(n))
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            errors += sum(pool.map(client, [requests_total // 4] * 4))
+        throughput = (requests_total // 4 * 4) / (time.perf_counter() - start)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
+    return p50, p99, throughput, errors
 
 
 def serve(model_dir: Path, port: int) -> subprocess.Popen:
@@ -68,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -76,8 +130,9 @@ def main() -> None:
     Image.fromarray(images[0]).save(buffer, format="JPEG")
     body = {"dataframe_split": {"columns": ["image_b64"],
                                 "data": [[base64.b64encode(buffer.getvalue()).decode()]]}}
-    print(f"CPU, {args.threads} threads")
-    print(f"{'model':<12}{'batch':>6}{'torch img/s':>13}{'onnx img/s':>12}{'onnx/torch':>12}")
+    print(f"CPU, {args.threads} threads, median of {args.rounds} interleaved rounds")
+    print(f"{'model':<12}{'batch':>6}{'torch img/s':>13}{'fp32 img/s':>12}{'int8 img/s':>12}"
+          f"{'fp32/torch':>12}{'int8/torch':>12}")
     serving_rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("simple_cnn", "resnet18"):
@@ -85,49 +140,33 @@ def main() -> None:
             model = build_model(name).eval()
             bundle = {"state_dict": model.state_dict(), "spec": {"name": name},
                       "classes": CLASSES}
-            proto = export_onnx(bundle, 18)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = args.threads
-            session = ort.InferenceSession(proto.SerializeToString(), options,
-                                           providers=["CPUExecutionProvider"])
+            protos = {"fp32": export_onnx(bundle, 18)}
+            protos["int8"] = quantize_int8(protos["fp32"], {"images": images}, len(images))
+            sessions = {p: ort_session(proto, args.threads) for p, proto in protos.items()}
             for batch in (1, 64):
                 x = normalize(images[:batch])
                 xt = torch.from_numpy(x)
-                with torch.inference_mode():
-                    t = rate(lambda m=model, xt=xt: m(xt), batch)
-                o = rate(lambda s=session, x=x: s.run(None, {"image": x}), batch)
-                print(f"{name:<12}{batch:>6}{t:>13.1f}{o:>12.1f}{o / t:>12.2f}")
 
-            model_dir = Path(tmp) / name
-            PyfuncModelDataset(str(model_dir)).save(
-                build_serving_model(proto, CLASSES, {"images": images}, 3, ["data"]))
-            port = free_port()
-            process = serve(model_dir, port)
-            url = f"http://127.0.0.1:{port}/invocations"
-            try:
-                session_http = requests.Session()
-                latencies, errors = [], 0
-                for _ in range(min(200, args.requests)):
-                    start = time.perf_counter()
-                    errors += not session_http.post(url, json=body, timeout=30).ok
-                    latencies.append(time.perf_counter() - start)
+                def eager(m=model, xt=xt):
+                    with torch.inference_mode():
+                        m(xt)
 
-                def client(n: int, url: str = url) -> int:
-                    http = requests.Session()
-                    return sum(not http.post(url, json=body, timeout=30).ok for _ in range(n))
-
-                start = time.perf_counter()
-                with ThreadPoolExecutor(4) as pool:
-                    errors += sum(pool.map(client, [args.requests // 4] * 4))
-                throughput = (args.requests // 4 * 4) / (time.perf_counter() - start)
-            finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
-            p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99])
-            serving_rows.append((name, p50, p99, throughput, errors))
-    print(f"\n{'served model':<14}{'p50 ms':>8}{'p99 ms':>8}{'req/s (4 clients)':>19}{'errors':>8}")
-    for name, p50, p99, throughput, errors in serving_rows:
-        print(f"{name:<14}{p50:>8.1f}{p99:>8.1f}{throughput:>19.1f}{errors:>8d}")
+                engines = {"torch": eager, **{p: (lambda s=s, x=x: s.run(None, {"image": x}))
+                                              for p, s in sessions.items()}}
+                r = median_rates(engines, batch, args.rounds)
+                print(f"{name:<12}{batch:>6}{r['torch']:>13.1f}{r['fp32']:>12.1f}"
+                      f"{r['int8']:>12.1f}{r['fp32'] / r['torch']:>12.2f}"
+                      f"{r['int8'] / r['torch']:>12.2f}", flush=True)
+            for precision, proto in protos.items():
+                model_dir = Path(tmp) / f"{name}_{precision}"
+                PyfuncModelDataset(str(model_dir)).save(build_serving_model(
+                    proto, CLASSES, {"images": images}, 3, ["data"], precision))
+                serving_rows.append((f"{name} {precision}",
+                                     *measure_server(model_dir, body, args.requests)))
+    print(f"\n{'served model':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s (4 clients)':>19}"
+          f"{'errors':>8}")
+    for label, p50, p99, throughput, errors in serving_rows:
+        print(f"{label:<18}{p50:>8.1f}{p99:>8.1f}{throughput:>19.1f}{errors:>8d}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,18 +14,33 @@ import pandas as pd
 import torch
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    QuantFormat,
+    QuantType,
+    quant_pre_process,
+    quantize_static,
+)
 from PIL import Image
+from sklearn.metrics import accuracy_score, f1_score
 
 from eurosat_kedro.models import load_trained_model
-from eurosat_kedro.preprocessing import IMAGE_SIZE
+from eurosat_kedro.preprocessing import IMAGE_SIZE, normalize
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.training.loop import predict_logits
 
 logger = logging.getLogger(__name__)
 
 
+PRECISIONS = ("fp32", "int8")
+
+
 class ParityError(AssertionError):
     """ONNX Runtime and PyTorch disagree beyond the tolerance."""
+
+
+class QuantizationError(ValueError):
+    """The int8 model loses more test accuracy than allowed, or cannot be built."""
 
 
 def export_onnx(trained_model: dict, opset: int, tta: bool = False) -> onnx.ModelProto:
@@ -72,6 +89,94 @@ def check_onnx_parity(onnx_model: onnx.ModelProto, trained_model: dict, test_arr
     return report
 
 
+class _Calibration(CalibrationDataReader):
+    """Feeds normalised batches of uint8 images to ONNX Runtime's calibrator."""
+
+    def __init__(self, images: np.ndarray, input_name: str, batch_size: int = 64):
+        self._batches = iter([{input_name: normalize(images[i:i + batch_size])}
+                              for i in range(0, len(images), batch_size)])
+
+    def get_next(self) -> dict | None:
+        return next(self._batches, None)
+
+
+def quantize_int8(onnx_model: onnx.ModelProto, val_arrays: dict,
+                  calibration_images: int) -> onnx.ModelProto:
+    """Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations) with
+    activation ranges calibrated on ``calibration_images`` validation images spread evenly
+    over the split; the test split stays untouched for the comparison."""
+    images = val_arrays["images"]
+    if len(images) == 0 or calibration_images < 1:
+        raise QuantizationError(
+            "int8 calibration needs validation images: check val_arrays and "
+            f"deployment.int8.calibration_images (got {calibration_images})")
+    pick = np.unique(np.linspace(0, len(images) - 1, min(calibration_images, len(images)))
+                     .round().astype(int))
+    with tempfile.TemporaryDirectory() as tmp:  # ORT's quantiser works on files
+        source, prepared, quantized = (Path(tmp) / f"{name}.onnx"
+                                       for name in ("fp32", "prepared", "int8"))
+        onnx.save(onnx_model, str(source), save_as_external_data=False)
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(
+            str(prepared), str(quantized),
+            _Calibration(images[pick], onnx_model.graph.input[0].name),
+            quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        )
+        proto = onnx.load(str(quantized))
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(onnx_model.metadata_props)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "precision", "int8"
+    logger.info("Quantised the ONNX model to int8 (calibrated on %d validation images)",
+                len(pick))
+    return proto
+
+
+def compare_int8(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
+                 test_arrays: dict, classes: list[str]) -> tuple[dict, dict]:
+    """Test-split accuracy and macro F1 of the fp32 and int8 ONNX models, through the
+    serving classifier; the report and the same figures as MLflow metrics."""
+    labels = test_arrays["labels"]
+    report: dict = {"n_images": int(len(labels))}
+    predictions = {}
+    for precision, model in (("fp32", onnx_model), ("int8", onnx_model_int8)):
+        served = OnnxClassifier(model.SerializeToString(), classes)
+        predictions[precision] = served.logits(test_arrays["images"]).argmax(1)
+        report[f"{precision}_accuracy"] = float(accuracy_score(labels, predictions[precision]))
+        report[f"{precision}_macro_f1"] = float(
+            f1_score(labels, predictions[precision], average="macro", zero_division=0))
+    report["accuracy_drop_points"] = 100 * (report["fp32_accuracy"] - report["int8_accuracy"])
+    report["prediction_agreement"] = float((predictions["fp32"] == predictions["int8"]).mean())
+    logger.info("ONNX test accuracy: fp32 %.4f, int8 %.4f (agreement %.4f)",
+                report["fp32_accuracy"], report["int8_accuracy"],
+                report["prediction_agreement"])
+    metrics = {key: {"value": report[key], "step": 0} for key in
+               ("fp32_accuracy", "int8_accuracy", "accuracy_drop_points", "prediction_agreement")}
+    return report, metrics
+
+
+def select_serving_model(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
+                         int8_report: dict, precision: str,
+                         max_accuracy_drop: float) -> onnx.ModelProto:
+    """The ONNX model to serve: fp32, or int8 when it keeps test accuracy within
+    ``max_accuracy_drop`` points of fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"deployment.serve_precision must be one of {PRECISIONS}, "
+                         f"got {precision!r}")
+    if precision == "fp32":
+        return onnx_model
+    drop = int8_report["accuracy_drop_points"]
+    if drop > max_accuracy_drop:
+        raise QuantizationError(
+            f"The int8 model loses {drop:.2f} points of test accuracy against fp32 "
+            f"({int8_report['int8_accuracy']:.4f} vs {int8_report['fp32_accuracy']:.4f}), "
+            f"more than deployment.int8.max_accuracy_drop={max_accuracy_drop}. Serve fp32 "
+            "(deployment.serve_precision=fp32), or calibrate on more images "
+            "(deployment.int8.calibration_images).")
+    return onnx_model_int8
+
+
 def _example_b64(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
@@ -79,7 +184,7 @@ def _example_b64(image: np.ndarray) -> str:
 
 
 def build_serving_model(onnx_model: onnx.ModelProto, classes: list[str], test_arrays: dict,
-                        topk: int, allowed_roots: list[str]) -> dict:
+                        topk: int, allowed_roots: list[str], precision: str = "fp32") -> dict:
     """What the pyfunc dataset saves: the ONNX model, its config, signature and an example."""
     signature = ModelSignature(inputs=Schema([
         ColSpec("string", "image_path", required=False),
@@ -88,7 +193,8 @@ def build_serving_model(onnx_model: onnx.ModelProto, classes: list[str], test_ar
     example = pd.DataFrame({"image_b64": [_example_b64(test_arrays["images"][0])]})
     return {
         "onnx_model": onnx_model,
-        "config": {"classes": list(classes), "topk": topk, "allowed_roots": list(allowed_roots)},
+        "config": {"classes": list(classes), "topk": topk, "allowed_roots": list(allowed_roots),
+                   "precision": precision},
         "signature": signature,
         "input_example": example,
     }

@@ -2,7 +2,14 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_serving_model, check_onnx_parity, export_onnx
+from .nodes import (
+    build_serving_model,
+    check_onnx_parity,
+    compare_int8,
+    export_onnx,
+    quantize_int8,
+    select_serving_model,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,9 +22,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["onnx_model", "trained_model", "test_arrays", "params:deployment.parity_images",
                   "params:deployment.parity_tolerance", "params:model.tta"],
                  "onnx_parity", name="check_onnx_parity"),
+            Node(quantize_int8,
+                 ["onnx_model", "val_arrays", "params:deployment.int8.calibration_images"],
+                 "onnx_model_int8", name="quantize_int8"),
+            Node(compare_int8, ["onnx_model", "onnx_model_int8", "test_arrays", "classes"],
+                 ["int8_report", "int8_metrics"], name="compare_int8"),
+            Node(select_serving_model,
+                 ["onnx_model", "onnx_model_int8", "int8_report",
+                  "params:deployment.serve_precision", "params:deployment.int8.max_accuracy_drop"],
+                 "serving_onnx_model", name="select_serving_model"),
             Node(build_serving_model,
-                 ["onnx_model", "classes", "test_arrays", "params:deployment.topk",
-                  "params:deployment.allowed_roots"],
+                 ["serving_onnx_model", "classes", "test_arrays", "params:deployment.topk",
+                  "params:deployment.allowed_roots", "params:deployment.serve_precision"],
                  "mlflow_model", name="package_mlflow_model"),
         ],
         tags="deployment",

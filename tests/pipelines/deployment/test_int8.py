@@ -1,0 +1,100 @@
+"""The int8 variant: quantisation, its test-split comparison, and the serving choice."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from eurosat_kedro.datasets import OnnxModelDataset, PyfuncModelDataset
+from eurosat_kedro.pipelines.deployment.nodes import (
+    QuantizationError,
+    build_serving_model,
+    compare_int8,
+    quantize_int8,
+    select_serving_model,
+)
+from eurosat_kedro.serving.classifier import OnnxClassifier
+
+
+def _models(project: Path):
+    models = project / "data" / "sample" / "06_models"
+    return (OnnxModelDataset(str(models / "model.onnx")).load(),
+            OnnxModelDataset(str(models / "model_int8.onnx")).load())
+
+
+def _arrays(project: Path, split: str) -> dict:
+    return dict(np.load(project / "data" / "sample" / "05_model_input" / f"{split}.npz"))
+
+
+def test_the_run_writes_a_quantised_model_and_its_comparison(trained_project: Path):
+    fp32, int8 = _models(trained_project)
+    ops = {node.op_type for node in int8.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    meta = {p.key: p.value for p in int8.metadata_props}
+    assert meta["precision"] == "int8"
+    assert meta["classes"] == {p.key: p.value for p in fp32.metadata_props}["classes"]
+    report = json.loads((trained_project / "data" / "sample" / "08_reporting"
+                         / "int8_report.json").read_text())
+    test = _arrays(trained_project, "test")
+    assert report["n_images"] == len(test["labels"])
+    assert report["accuracy_drop_points"] == pytest.approx(
+        100 * (report["fp32_accuracy"] - report["int8_accuracy"]))
+    assert report["prediction_agreement"] >= 0.9  # int8 keeps nearly every decision
+
+
+def test_quantisation_is_deterministic_and_matches_the_report(trained_project: Path):
+    fp32, int8 = _models(trained_project)
+    again = quantize_int8(fp32, _arrays(trained_project, "val"), 512)
+    assert again.SerializeToString() == int8.SerializeToString()
+    classes = json.loads((trained_project / "data" / "sample" / "02_intermediate"
+                          / "classes.json").read_text())
+    report, metrics = compare_int8(fp32, again, _arrays(trained_project, "test"), classes)
+    saved = json.loads((trained_project / "data" / "sample" / "08_reporting"
+                        / "int8_report.json").read_text())
+    assert report == saved and metrics["int8_accuracy"]["value"] == saved["int8_accuracy"]
+
+
+def test_quantisation_without_validation_images_says_what_to_fix(trained_project: Path):
+    fp32, _ = _models(trained_project)
+    empty = {"images": np.zeros((0, 64, 64, 3), np.uint8), "labels": np.zeros(0, int)}
+    with pytest.raises(QuantizationError, match="calibration_images"):
+        quantize_int8(fp32, empty, 512)
+
+
+def test_int8_is_served_only_within_the_allowed_accuracy_drop(trained_project: Path):
+    fp32, int8 = _models(trained_project)
+    report = {"fp32_accuracy": 0.97, "int8_accuracy": 0.96, "accuracy_drop_points": 1.0}
+    assert select_serving_model(fp32, int8, report, "fp32", 0.5) is fp32
+    assert select_serving_model(fp32, int8, report, "int8", 1.5) is int8
+    with pytest.raises(QuantizationError, match="loses 1.00 points.*serve_precision=fp32"):
+        select_serving_model(fp32, int8, report, "int8", 0.5)
+    with pytest.raises(ValueError, match="serve_precision must be one of"):
+        select_serving_model(fp32, int8, report, "fp16", 0.5)
+
+
+def _png_b64(image: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def test_an_int8_pyfunc_model_serves_the_int8_predictions(trained_project: Path, tmp_path: Path):
+    _, int8 = _models(trained_project)
+    test = _arrays(trained_project, "test")
+    classes = json.loads((trained_project / "data" / "sample" / "02_intermediate"
+                          / "classes.json").read_text())
+    folder = tmp_path / "mlflow_model_int8"
+    PyfuncModelDataset(str(folder)).save(
+        build_serving_model(int8, classes, test, 3, [str(tmp_path)], "int8"))
+    assert json.loads((folder / "artifacts" / "config.json").read_text())["precision"] == "int8"
+    expected = OnnxClassifier(int8.SerializeToString(), classes).logits(test["images"]).argmax(1)
+    served = PyfuncModelDataset(str(folder)).load().predict(
+        pd.DataFrame({"image_b64": [_png_b64(image) for image in test["images"]]}))
+    assert list(served["predicted_class"]) == [classes[i] for i in expected]
