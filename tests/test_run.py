@@ -26,6 +26,9 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path)
     history = client.get_metric_history(run.info.run_id, "training.val_accuracy")
     assert [m.step for m in history] == [1, 2, 3, 4, 5, 6]
     assert run.data.metrics["test.accuracy"] == metrics["accuracy"]
+    int8 = json.loads((reporting / "int8_report.json").read_text())
+    assert run.data.metrics["onnx.fp32_accuracy"] == metrics["accuracy"]  # ONNX = evaluation
+    assert run.data.metrics["onnx.int8_accuracy"] == int8["int8_accuracy"]
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("loss_curves", "val_acc", "confusion_matrix",
                                                   "misclassified")}

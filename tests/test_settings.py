@@ -1,0 +1,33 @@
+"""The configuration environments override single keys of conf/base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from eurosat_kedro.settings import CONFIG_LOADER_ARGS
+
+CONF = Path(__file__).parents[1] / "conf"
+
+
+def _parameters(env: str) -> dict:
+    return OmegaConfigLoader(str(CONF), env=env, **CONFIG_LOADER_ARGS)["parameters"]
+
+
+@pytest.mark.parametrize(("env", "model", "epochs", "weight_decay"), [
+    ("local", "simple_cnn", 18, 0.0005),
+    ("sample", "simple_cnn", 6, 0.0005),
+    ("resnet18", "resnet18", 36, 0.05),
+])
+def test_environments_override_only_their_keys(env, model, epochs, weight_decay):
+    base = _parameters("local")
+    parameters = _parameters(env)
+    assert parameters["model"]["name"] == model
+    assert parameters["training"]["epochs"] == epochs
+    assert parameters["training"]["weight_decay"] == weight_decay
+    # everything an environment does not set comes from base
+    assert parameters["training"]["lr"] == base["training"]["lr"] == 0.003
+    assert parameters["model"]["tta"] is False
+    assert parameters["deployment"] == base["deployment"]
