@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import requests
 import torch
 import yaml
@@ -40,6 +39,7 @@ from eurosat_kedro.pipelines.deployment.nodes import (
     quantize_int8,
 )
 from eurosat_kedro.preprocessing import normalize
+from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.training.distributed import free_port
 
 # the class list of the project's configuration (run from the project root)
@@ -64,13 +64,6 @@ def median_rates(engines: dict, batch: int, rounds: int, seconds: float = 1.5) -
         for name, fn in engines.items():
             rates[name].append(rate(fn, batch, seconds))
     return {name: float(np.median(values)) for name, values in rates.items()}
-
-
-def ort_session(proto, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(proto.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
 
 
 def measure_server(model_dir: Path, body: dict, requests_total: int) -> tuple:
@@ -142,7 +135,9 @@ def main() -> None:
                       "classes": CLASSES}
             protos = {"fp32": export_onnx(bundle, 18)}
             protos["int8"] = quantize_int8(protos["fp32"], {"images": images}, len(images))
-            sessions = {p: ort_session(proto, args.threads) for p, proto in protos.items()}
+            sessions = {p: OnnxClassifier(proto.SerializeToString(), CLASSES,
+                                          threads=args.threads).session
+                        for p, proto in protos.items()}
             for batch in (1, 64):
                 x = normalize(images[:batch])
                 xt = torch.from_numpy(x)
@@ -160,7 +155,7 @@ def main() -> None:
             for precision, proto in protos.items():
                 model_dir = Path(tmp) / f"{name}_{precision}"
                 PyfuncModelDataset(str(model_dir)).save(build_serving_model(
-                    proto, CLASSES, {"images": images}, 3, ["data"], precision))
+                    proto, CLASSES, {"images": images}, 3, ["data"]))
                 serving_rows.append((f"{name} {precision}",
                                      *measure_server(model_dir, body, args.requests)))
     print(f"\n{'served model':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s (4 clients)':>19}"

@@ -38,7 +38,8 @@ def test_the_run_writes_a_quantised_model_and_its_comparison(trained_project: Pa
     ops = {node.op_type for node in int8.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     meta = {p.key: p.value for p in int8.metadata_props}
-    assert meta["precision"] == "int8"
+    assert meta["precision"] == "int8" and len(meta) == len(int8.metadata_props)
+    assert {p.key: p.value for p in fp32.metadata_props}["precision"] == "fp32"
     assert meta["classes"] == {p.key: p.value for p in fp32.metadata_props}["classes"]
     report = json.loads((trained_project / "data" / "sample" / "08_reporting"
                          / "int8_report.json").read_text())
@@ -92,7 +93,7 @@ def test_an_int8_pyfunc_model_serves_the_int8_predictions(trained_project: Path,
                           / "classes.json").read_text())
     folder = tmp_path / "mlflow_model_int8"
     PyfuncModelDataset(str(folder)).save(
-        build_serving_model(int8, classes, test, 3, [str(tmp_path)], "int8"))
+        build_serving_model(int8, classes, test, 3, [str(tmp_path)]))
     assert json.loads((folder / "artifacts" / "config.json").read_text())["precision"] == "int8"
     expected = OnnxClassifier(int8.SerializeToString(), classes).logits(test["images"]).argmax(1)
     served = PyfuncModelDataset(str(folder)).load().predict(

@@ -57,7 +57,8 @@ def export_onnx(trained_model: dict, opset: int, tta: bool = False) -> onnx.Mode
     proto = program.model_proto
     meta = {"classes": ",".join(trained_model["classes"]), "opset": str(opset),
             "model_name": trained_model["spec"]["name"], "torch": str(torch.__version__),
-            "preprocessing": "eurosat_kedro.preprocessing.normalize", "tta": str(tta).lower()}
+            "preprocessing": "eurosat_kedro.preprocessing.normalize", "tta": str(tta).lower(),
+            "precision": "fp32"}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -125,7 +126,7 @@ def quantize_int8(onnx_model: onnx.ModelProto, val_arrays: dict,
         )
         proto = onnx.load(str(quantized))
     del proto.metadata_props[:]
-    proto.metadata_props.extend(onnx_model.metadata_props)
+    proto.metadata_props.extend(p for p in onnx_model.metadata_props if p.key != "precision")
     entry = proto.metadata_props.add()
     entry.key, entry.value = "precision", "int8"
     logger.info("Quantised the ONNX model to int8 (calibrated on %d validation images)",
@@ -184,8 +185,10 @@ def _example_b64(image: np.ndarray) -> str:
 
 
 def build_serving_model(onnx_model: onnx.ModelProto, classes: list[str], test_arrays: dict,
-                        topk: int, allowed_roots: list[str], precision: str = "fp32") -> dict:
-    """What the pyfunc dataset saves: the ONNX model, its config, signature and an example."""
+                        topk: int, allowed_roots: list[str]) -> dict:
+    """What the pyfunc dataset saves: the ONNX model, its config (with the precision the
+    model's metadata records), signature and an example."""
+    precision = {p.key: p.value for p in onnx_model.metadata_props}.get("precision", "fp32")
     signature = ModelSignature(inputs=Schema([
         ColSpec("string", "image_path", required=False),
         ColSpec("string", "image_b64", required=False),

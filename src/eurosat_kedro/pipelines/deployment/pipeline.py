@@ -33,7 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  "serving_onnx_model", name="select_serving_model"),
             Node(build_serving_model,
                  ["serving_onnx_model", "classes", "test_arrays", "params:deployment.topk",
-                  "params:deployment.allowed_roots", "params:deployment.serve_precision"],
+                  "params:deployment.allowed_roots"],
                  "mlflow_model", name="package_mlflow_model"),
         ],
         tags="deployment",
