@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/bench_inference.py [--threads 2] [--requests 500] [--rounds 5]
 
-Part 1: images/s at batch 1 and 64 (same weights, same preprocessed input). The three
-engines are timed in interleaved rounds and the median round is reported, so a slow moment
-of the machine hits all of them alike. The int8 model is the deployment pipeline's static
+Part 1: images/s at batch 1, 4 and 64 (same weights, same preprocessed input) of PyTorch eager,
+the deployed ONNX fp32 model, the same export without the full-map rewrite ("plain": every
+convolution stays a Conv; see eurosat_kedro.models.export) and int8. The engines are timed in
+interleaved rounds and the median round is reported, so a slow moment of the machine hits
+all of them alike. The int8 model is the deployment pipeline's static
 quantisation (calibrated here on the benchmark's own images: speed only; its accuracy on the
 real test split is in data/08_reporting/int8_report.json after `kedro run`).
 Part 2: builds a pyfunc model per architecture and precision, serves it on 127.0.0.1, and
@@ -124,8 +126,8 @@ def main() -> None:
     body = {"dataframe_split": {"columns": ["image_b64"],
                                 "data": [[base64.b64encode(buffer.getvalue()).decode()]]}}
     print(f"CPU, {args.threads} threads, median of {args.rounds} interleaved rounds")
-    print(f"{'model':<12}{'batch':>6}{'torch img/s':>13}{'fp32 img/s':>12}{'int8 img/s':>12}"
-          f"{'fp32/torch':>12}{'int8/torch':>12}")
+    print(f"{'model':<12}{'batch':>6}{'torch img/s':>13}{'plain img/s':>13}{'fp32 img/s':>12}"
+          f"{'int8 img/s':>12}{'plain/torch':>13}{'fp32/torch':>12}{'int8/torch':>12}")
     serving_rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("simple_cnn", "resnet18"):
@@ -135,10 +137,11 @@ def main() -> None:
                       "classes": CLASSES}
             protos = {"fp32": export_onnx(bundle, 18)}
             protos["int8"] = quantize_int8(protos["fp32"], {"images": images}, len(images))
+            protos["plain"] = export_onnx(bundle, 18, full_map_convs_as_matmul=False)
             sessions = {p: OnnxClassifier(proto.SerializeToString(), CLASSES,
                                           threads=args.threads).session
                         for p, proto in protos.items()}
-            for batch in (1, 64):
+            for batch in (1, 4, 64):
                 x = normalize(images[:batch])
                 xt = torch.from_numpy(x)
 
@@ -149,10 +152,12 @@ def main() -> None:
                 engines = {"torch": eager, **{p: (lambda s=s, x=x: s.run(None, {"image": x}))
                                               for p, s in sessions.items()}}
                 r = median_rates(engines, batch, args.rounds)
-                print(f"{name:<12}{batch:>6}{r['torch']:>13.1f}{r['fp32']:>12.1f}"
-                      f"{r['int8']:>12.1f}{r['fp32'] / r['torch']:>12.2f}"
-                      f"{r['int8'] / r['torch']:>12.2f}", flush=True)
-            for precision, proto in protos.items():
+                print(f"{name:<12}{batch:>6}{r['torch']:>13.1f}{r['plain']:>13.1f}"
+                      f"{r['fp32']:>12.1f}{r['int8']:>12.1f}{r['plain'] / r['torch']:>13.2f}"
+                      f"{r['fp32'] / r['torch']:>12.2f}{r['int8'] / r['torch']:>12.2f}",
+                      flush=True)
+            for precision in ("fp32", "int8"):
+                proto = protos[precision]
                 model_dir = Path(tmp) / f"{name}_{precision}"
                 PyfuncModelDataset(str(model_dir)).save(build_serving_model(
                     proto, CLASSES, {"images": images}, 3, ["data"]))

@@ -25,6 +25,7 @@ from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score
 
 from eurosat_kedro.models import load_trained_model
+from eurosat_kedro.models.export import prepare_for_export
 from eurosat_kedro.preprocessing import IMAGE_SIZE, normalize
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.training.loop import predict_logits
@@ -43,11 +44,14 @@ class QuantizationError(ValueError):
     """The int8 model loses more test accuracy than allowed, or cannot be built."""
 
 
-def export_onnx(trained_model: dict, opset: int, tta: bool = False) -> onnx.ModelProto:
+def export_onnx(trained_model: dict, opset: int, tta: bool = False,
+                full_map_convs_as_matmul: bool = True) -> onnx.ModelProto:
     """The best model as ONNX: input ``image`` (N, 3, 64, 64) float32 normalised, output
     ``logits``; dynamic batch axis; class names, opset and versions in the metadata; the
-    8-view averaging inside the graph when ``tta``."""
-    model = load_trained_model(trained_model, tta)
+    8-view averaging inside the graph when ``tta``; convolutions that see their whole input
+    map as matrix products when ``full_map_convs_as_matmul`` (see ``models.export``)."""
+    model, rewritten = prepare_for_export(load_trained_model(trained_model, tta), IMAGE_SIZE,
+                                          full_map_convs_as_matmul)
     example = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
     program = torch.onnx.export(
         model, (example,), input_names=["image"], output_names=["logits"],
@@ -58,7 +62,7 @@ def export_onnx(trained_model: dict, opset: int, tta: bool = False) -> onnx.Mode
     meta = {"classes": ",".join(trained_model["classes"]), "opset": str(opset),
             "model_name": trained_model["spec"]["name"], "torch": str(torch.__version__),
             "preprocessing": "eurosat_kedro.preprocessing.normalize", "tta": str(tta).lower(),
-            "precision": "fp32"}
+            "precision": "fp32", "full_map_convs_as_matmul": str(rewritten)}
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

@@ -16,7 +16,8 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(export_onnx,
-                 ["trained_model", "params:deployment.onnx_opset", "params:model.tta"],
+                 ["trained_model", "params:deployment.onnx_opset", "params:model.tta",
+                  "params:deployment.full_map_convs_as_matmul"],
                  "onnx_model", name="export_onnx"),
             Node(check_onnx_parity,
                  ["onnx_model", "trained_model", "test_arrays", "params:deployment.parity_images",

@@ -1,0 +1,98 @@
+"""The export rewrite: convolutions that see their whole input map become matrix products."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from eurosat_kedro.models import build_model, load_trained_model
+from eurosat_kedro.models.export import FullMapConv, prepare_for_export, sees_whole_map
+from eurosat_kedro.pipelines.deployment.nodes import export_onnx
+
+CLASSES = [f"c{i}" for i in range(10)]
+
+
+def _resnet18_with_trained_like_batch_norms() -> nn.Module:
+    """Random resnet18 whose batch norms are far from identity, so folding them matters."""
+    torch.manual_seed(0)
+    model = build_model("resnet18")
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize(("conv", "size", "expected"), [
+    (nn.Conv2d(4, 4, 3, padding=1), 2, True),              # resnet18's last stage on 64x64
+    (nn.Conv2d(4, 4, 3, padding=1), 1, True),
+    (nn.Conv2d(4, 4, 1), 1, True),
+    (nn.Conv2d(4, 4, 3, padding=1), 4, False),             # corners do not see each other
+    (nn.Conv2d(4, 4, 3, stride=2, padding=1), 4, False),
+    (nn.Conv2d(4, 4, 3, padding=1, groups=2), 2, False),   # block-sparse, not dense
+    (nn.Conv2d(4, 4, 3, padding=2, dilation=2), 2, False),
+    (nn.Conv2d(4, 4, 3, padding="same"), 2, False),
+])
+def test_which_convolutions_see_their_whole_map(conv: nn.Conv2d, size: int, expected: bool):
+    assert sees_whole_map(conv, (4, size, size)) is expected
+
+
+def test_resnet18_last_stage_runs_as_matrix_products_with_the_same_outputs():
+    model = _resnet18_with_trained_like_batch_norms()
+    exported, rewritten = prepare_for_export(model)
+    assert rewritten == 3
+    replaced = {name for name, m in exported.named_modules() if isinstance(m, FullMapConv)}
+    assert replaced == {"layer4.0.conv2", "layer4.1.conv1", "layer4.1.conv2"}
+    x = torch.randn(5, 3, 64, 64)
+    with torch.inference_mode():
+        np.testing.assert_allclose(exported(x).numpy(), model(x).numpy(), atol=1e-5)
+        np.testing.assert_allclose(exported(x[:1]).numpy(), model(x[:1]).numpy(), atol=1e-5)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the original is kept
+
+
+def test_models_without_such_convolutions_and_the_switch_off_are_left_as_they_are():
+    simple = build_model("simple_cnn").eval()
+    assert prepare_for_export(simple)[1] == 0
+    resnet = build_model("resnet18").eval()
+    assert prepare_for_export(resnet, full_map_convs_as_matmul=False) == (resnet, 0)
+
+
+class _DataDependent(nn.Module):
+    def forward(self, x):
+        return x if x.sum() > 0 else -x
+
+
+def test_a_model_fx_cannot_trace_is_exported_unchanged_with_a_warning(
+        caplog: pytest.LogCaptureFixture):
+    model = _DataDependent()
+    with caplog.at_level(logging.WARNING):
+        assert prepare_for_export(model) == (model, 0)
+    assert "without the full-map rewrite" in caplog.text
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_exported_onnx_has_matmuls_and_matches_torch(tta: bool):
+    model = _resnet18_with_trained_like_batch_norms()
+    bundle = {"state_dict": model.state_dict(), "spec": {"name": "resnet18"},
+              "classes": CLASSES}
+    rewritten = export_onnx(bundle, 18, tta)
+    plain = export_onnx(bundle, 18, tta, full_map_convs_as_matmul=False)
+    meta = {p.key: p.value for p in rewritten.metadata_props}
+    assert meta["full_map_convs_as_matmul"] == "3"
+    assert {p.key: p.value for p in plain.metadata_props}["full_map_convs_as_matmul"] == "0"
+    convs = [sum(n.op_type == "Conv" for n in m.graph.node) for m in (rewritten, plain)]
+    assert convs == [17, 20]
+    x = torch.randn(4, 3, 64, 64)
+    with torch.inference_mode():
+        expected = load_trained_model(bundle, tta)(x).numpy()
+    session = ort.InferenceSession(rewritten.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"image": x.numpy()})[0]
+    assert np.abs(logits - expected).max() <= 1e-4
