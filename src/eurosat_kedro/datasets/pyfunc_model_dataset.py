@@ -22,7 +22,8 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
     """Save ``{"onnx_model", "config", "signature", "input_example"}`` as an MLflow pyfunc model.
 
     The folder is what ``mlflow models serve -m`` takes. Its requirements are pinned to the
-    installed versions of the serving stack only (no torch, no Kedro). When an MLflow run is
+    installed versions of the serving stack only (no torch, no Kedro). The model is saved as
+    code (``serving/pyfunc_entry.py``), not pickled. When an MLflow run is
     active (kedro-mlflow opens one per ``kedro run``), the folder is logged to it under
     ``artifact_path``. Load returns ``mlflow.pyfunc.load_model`` of the folder.
     """
@@ -40,8 +41,6 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
         return mlflow.pyfunc.load_model(str(self._filepath))
 
     def save(self, data: dict) -> None:
-        from eurosat_kedro.serving.pyfunc import EuroSatPyfunc
-
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             onnx.save(data["onnx_model"], str(tmp / "model.onnx"), save_as_external_data=False)
@@ -49,7 +48,8 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
             staging = tmp / "mlflow_model"
             mlflow.pyfunc.save_model(
                 path=str(staging),
-                python_model=EuroSatPyfunc(),
+                python_model=str(Path(eurosat_kedro.__file__).parent / "serving"
+                                 / "pyfunc_entry.py"),
                 artifacts={"onnx_model": str(tmp / "model.onnx"),
                            "config": str(tmp / "config.json")},
                 code_paths=[str(Path(eurosat_kedro.__file__).parent)],

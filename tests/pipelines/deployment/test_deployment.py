@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from eurosat_kedro.datasets import OnnxModelDataset, TorchModelDataset
 from eurosat_kedro.pipelines.deployment.nodes import ParityError, check_onnx_parity
@@ -57,3 +58,11 @@ def test_served_model_needs_neither_torch_nor_kedro(trained_project: Path):
     names = {line.split("==")[0] for line in requirements.read_text().split()}
     assert names == {"mlflow", "onnxruntime", "numpy", "pandas", "pillow"}
     assert torch is not None  # (the test process itself has torch; the model does not ask for it)
+
+
+def test_served_model_is_saved_as_code_not_as_a_pickle(trained_project: Path):
+    folder = _out(trained_project) / "06_models" / "mlflow_model"
+    flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["python_function"]
+    assert flavor["loader_module"] == "mlflow.pyfunc.loaders.code_model"
+    assert (folder / "pyfunc_entry.py").is_file()
+    assert not list(folder.rglob("*.pkl"))
