@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from eurosat_kedro.serving.classifier import OnnxClassifier
 from tests.conftest import run_session
 
 
@@ -58,3 +59,31 @@ def test_missing_image_path_parameter_says_how_to_set_it(trained_project: Path, 
     monkeypatch.chdir(trained_project)
     with pytest.raises(Exception, match="inference.image_path=PATH"):
         run_session(trained_project, env="sample", pipeline="inference")
+
+
+def _probabilities_of(model_path: Path, image: Path, classes: list[str]) -> dict:
+    classifier = OnnxClassifier(model_path, classes)
+    return classifier.predict_frame(pd.DataFrame({"image_path": [str(image)]}))[
+        "probabilities"][0]
+
+
+def test_int8_precision_predicts_with_the_int8_model(trained_project: Path, monkeypatch):
+    monkeypatch.chdir(trained_project)
+    image = _a_sample_image(trained_project)
+    out = trained_project / "data" / "sample"
+    run_session(trained_project, env="sample", pipeline="inference",
+                params={"inference.image_path": str(image), "inference.precision": "int8"})
+    written = json.loads((out / "07_model_output" / "inference.json").read_text())
+    classes = json.loads((out / "02_intermediate" / "classes.json").read_text())
+    int8 = _probabilities_of(out / "06_models" / "model_int8.onnx", image, classes)
+    fp32 = _probabilities_of(out / "06_models" / "model.onnx", image, classes)
+    assert written["probabilities"] == pytest.approx(int8, abs=1e-6)
+    assert written["probabilities"] != pytest.approx(fp32, abs=1e-6)
+
+
+def test_unknown_precision_names_the_choices(trained_project: Path, monkeypatch):
+    monkeypatch.chdir(trained_project)
+    with pytest.raises(Exception, match=r"inference.precision must be one of \['fp32', 'int8'\]"):
+        run_session(trained_project, env="sample", pipeline="inference",
+                    params={"inference.image_path": str(_a_sample_image(trained_project)),
+                            "inference.precision": "fp16"})

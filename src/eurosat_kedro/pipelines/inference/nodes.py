@@ -33,6 +33,17 @@ def list_images(image_path: str | None) -> list[str]:
     raise FileNotFoundError(f"inference.image_path {image_path!r}: no such file or folder")
 
 
+def choose_model(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
+                 precision: str) -> onnx.ModelProto:
+    """The deployment pipeline's fp32 or int8 ONNX model."""
+    models = {"fp32": onnx_model, "int8": onnx_model_int8}
+    if precision not in models:
+        raise ValueError(f"inference.precision must be one of {sorted(models)}, "
+                         f"got {precision!r}")
+    logger.info("Predicting with the %s ONNX model", precision)
+    return models[precision]
+
+
 def predict_images(onnx_model: onnx.ModelProto, classes: list[str], paths: list[str],
                    topk: int) -> tuple[pd.DataFrame, dict]:
     """One row per file (a bad file gets an ``error`` and no prediction), and a JSON summary:
