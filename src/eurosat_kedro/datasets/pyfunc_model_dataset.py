@@ -41,6 +41,7 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
         return mlflow.pyfunc.load_model(str(self._filepath))
 
     def save(self, data: dict) -> None:
+        package = Path(eurosat_kedro.__file__).parent
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             onnx.save(data["onnx_model"], str(tmp / "model.onnx"), save_as_external_data=False)
@@ -48,11 +49,10 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
             staging = tmp / "mlflow_model"
             mlflow.pyfunc.save_model(
                 path=str(staging),
-                python_model=str(Path(eurosat_kedro.__file__).parent / "serving"
-                                 / "pyfunc_entry.py"),
+                python_model=str(package / "serving" / "pyfunc_entry.py"),
                 artifacts={"onnx_model": str(tmp / "model.onnx"),
                            "config": str(tmp / "config.json")},
-                code_paths=[str(Path(eurosat_kedro.__file__).parent)],
+                code_paths=[str(package)],
                 pip_requirements=[f"{name}=={version(name)}" for name in SERVING_REQUIREMENTS],
                 signature=data.get("signature"),
                 input_example=data.get("input_example"),

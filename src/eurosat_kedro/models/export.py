@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 import torch
-from torch import fx, nn
+from torch import nn
 from torch.fx.experimental.optimization import fuse
 from torch.fx.passes.shape_prop import ShapeProp
 
@@ -36,7 +36,7 @@ class FullMapConv(nn.Module):
         self.out_shape = tuple(columns.shape[1:])
         self.register_buffer("matrix", columns.flatten(1))
         bias = torch.zeros(self.out_shape[0]) if conv.bias is None else conv.bias.detach()
-        self.register_buffer("bias", bias[:, None, None].expand(self.out_shape).flatten().clone())
+        self.register_buffer("bias", bias[:, None, None].expand(self.out_shape).flatten())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.addmm(self.bias, x.flatten(1), self.matrix).reshape(-1, *self.out_shape)
@@ -57,11 +57,12 @@ def sees_whole_map(conv: nn.Conv2d, in_shape: tuple[int, int, int]) -> bool:
 
 def prepare_for_export(model: nn.Module, image_size: int = 64,
                        full_map_convs_as_matmul: bool = True) -> tuple[nn.Module, int]:
-    """An eval-mode copy of ``model`` for export, and the number of convolutions rewritten.
+    """The model to export (in eval mode), and the number of convolutions rewritten.
 
-    Batch norms are folded into their convolutions, then every convolution that sees its whole
-    input map becomes a :class:`FullMapConv`. A model torch.fx cannot trace is returned
-    unchanged (with a warning): the export still works, only without the rewrite.
+    On a copy, batch norms are folded into their convolutions, then every convolution that sees
+    its whole input map becomes a :class:`FullMapConv`. With the switch off, or for a model
+    torch.fx cannot trace (with a warning), ``model`` itself is returned: the export still
+    works, only without the rewrite.
     """
     if not full_map_convs_as_matmul:
         return model.eval(), 0
@@ -83,14 +84,9 @@ def prepare_for_export(model: nn.Module, image_size: int = 64,
         out_shape = tuple(node.meta["tensor_meta"].shape[1:])
         entries = torch.Size(in_shape).numel() * torch.Size(out_shape).numel()
         if sees_whole_map(conv, in_shape) and entries <= MAX_MATRIX_ENTRIES:
-            _replace_submodule(graph_module, node.target, FullMapConv(conv, in_shape))
+            # the graph is unchanged: its call_module node now reaches the new module
+            graph_module.set_submodule(node.target, FullMapConv(conv, in_shape))
             rewritten += 1
-    graph_module.recompile()
     logger.info("Export: %d convolution(s) that see their whole input map run as matrix "
                 "products", rewritten)
     return graph_module.eval(), rewritten
-
-
-def _replace_submodule(root: fx.GraphModule, target: str, module: nn.Module) -> None:
-    parent, _, name = target.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, name, module)

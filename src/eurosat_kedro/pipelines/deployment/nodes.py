@@ -33,9 +33,6 @@ from eurosat_kedro.training.loop import predict_logits
 logger = logging.getLogger(__name__)
 
 
-PRECISIONS = ("fp32", "int8")
-
-
 class ParityError(AssertionError):
     """ONNX Runtime and PyTorch disagree beyond the tolerance."""
 
@@ -162,24 +159,30 @@ def compare_int8(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
     return report, metrics, report["accuracy_drop_points"]
 
 
+def model_of_precision(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
+                       precision: str, parameter: str) -> onnx.ModelProto:
+    """The fp32 or the int8 ONNX model; an error naming ``parameter`` for anything else."""
+    models = {"fp32": onnx_model, "int8": onnx_model_int8}
+    if precision not in models:
+        raise ValueError(f"{parameter} must be one of {sorted(models)}, got {precision!r}")
+    return models[precision]
+
+
 def select_serving_model(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
                          int8_accuracy_drop: float, precision: str,
                          max_accuracy_drop: float) -> onnx.ModelProto:
     """The ONNX model to serve: fp32, or int8 when it keeps test accuracy within
     ``max_accuracy_drop`` points of fp32."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"deployment.serve_precision must be one of {PRECISIONS}, "
-                         f"got {precision!r}")
-    if precision == "fp32":
-        return onnx_model
-    if int8_accuracy_drop > max_accuracy_drop:
+    model = model_of_precision(onnx_model, onnx_model_int8, precision,
+                               "deployment.serve_precision")
+    if precision == "int8" and int8_accuracy_drop > max_accuracy_drop:
         raise QuantizationError(
             f"The int8 model loses {int8_accuracy_drop:.2f} points of test accuracy against "
             f"fp32 (see 08_reporting/int8_report.json), more than "
             f"deployment.int8.max_accuracy_drop={max_accuracy_drop}. Serve fp32 "
             "(deployment.serve_precision=fp32), or calibrate on more images "
             "(deployment.int8.calibration_images).")
-    return onnx_model_int8
+    return model
 
 
 def _example_b64(image: np.ndarray) -> str:

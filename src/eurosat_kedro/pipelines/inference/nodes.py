@@ -9,6 +9,7 @@ from pathlib import Path
 import onnx
 import pandas as pd
 
+from eurosat_kedro.pipelines.deployment.nodes import model_of_precision
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.predict import describe, softmax
 
@@ -36,12 +37,9 @@ def list_images(image_path: str | None) -> list[str]:
 def choose_model(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
                  precision: str) -> onnx.ModelProto:
     """The deployment pipeline's fp32 or int8 ONNX model."""
-    models = {"fp32": onnx_model, "int8": onnx_model_int8}
-    if precision not in models:
-        raise ValueError(f"inference.precision must be one of {sorted(models)}, "
-                         f"got {precision!r}")
+    model = model_of_precision(onnx_model, onnx_model_int8, precision, "inference.precision")
     logger.info("Predicting with the %s ONNX model", precision)
-    return models[precision]
+    return model
 
 
 def predict_images(onnx_model: onnx.ModelProto, classes: list[str], paths: list[str],
