@@ -34,15 +34,15 @@ import yaml
 from PIL import Image
 
 from eurosat_kedro.datasets import PyfuncModelDataset
-from eurosat_kedro.models import build_model
+from eurosat_kedro.models import ModelSpec, build_model
 from eurosat_kedro.pipelines.deployment.nodes import (
-    build_serving_model,
     export_onnx,
+    package_mlflow_model,
     quantize_int8,
 )
+from eurosat_kedro.ports import free_port
 from eurosat_kedro.preprocessing import normalize
 from eurosat_kedro.serving.classifier import OnnxClassifier
-from eurosat_kedro.training.distributed import free_port
 
 # the class list of the project's configuration (run from the project root)
 CLASSES = yaml.safe_load(Path("conf/base/parameters_data_processing.yml").read_text())["data"][
@@ -132,7 +132,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("simple_cnn", "resnet18"):
             torch.manual_seed(0)
-            model = build_model(name).eval()
+            model = build_model(ModelSpec(name)).eval()
             bundle = {"state_dict": model.state_dict(), "spec": {"name": name},
                       "classes": CLASSES}
             protos = {"fp32": export_onnx(bundle, 18)}
@@ -159,7 +159,7 @@ def main() -> None:
             for precision in ("fp32", "int8"):
                 proto = protos[precision]
                 model_dir = Path(tmp) / f"{name}_{precision}"
-                PyfuncModelDataset(str(model_dir)).save(build_serving_model(
+                PyfuncModelDataset(str(model_dir)).save(package_mlflow_model(
                     proto, CLASSES, {"images": images}, 3, ["data"]))
                 serving_rows.append((f"{name} {precision}",
                                      *measure_server(model_dir, body, args.requests)))

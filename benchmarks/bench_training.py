@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eurosat_kedro.models import build_model
+from eurosat_kedro.models import ModelSpec, build_model
 from eurosat_kedro.training.loop import TrainConfig, train
 
 
 def bare_rate(name: str, batch: int, steps: int) -> float:
     torch.manual_seed(0)
-    model = build_model(name).train()
+    model = build_model(ModelSpec(name)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
     x, y = torch.randn(batch, 3, 64, 64), torch.randint(0, 10, (batch,))
@@ -40,7 +40,7 @@ def loop_rate(name: str, data: dict, batch: int, threads: int) -> float:
     torch.manual_seed(0)
     cfg = TrainConfig(epochs=1, batch_size=batch, num_threads=threads, device="cpu")
     val = {"images": data["images"][:8], "labels": data["labels"][:8]}
-    result = train(build_model(name), data, val, cfg)
+    result = train(build_model(ModelSpec(name)), data, val, cfg)
     return result.history[0]["images_per_second"]
 
 

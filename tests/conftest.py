@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from omegaconf import OmegaConf
 from PIL import Image
 
-from eurosat_kedro.training.distributed import free_port
+from eurosat_kedro.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ZIP = PROJECT_ROOT / "data" / "sample" / "EuroSAT_RGB_sample.zip"
@@ -120,7 +121,10 @@ def run_session(project_root: Path, env: str | None = None, pipeline: str | None
         mlflow.end_run()
     os.environ.pop("MLFLOW_RUN_ID", None)
     bootstrap_project(project_root)
-    with KedroSession.create(project_path=project_root, env=env, runtime_params=params) as session:
+    # as `kedro run --params "a.b=1"` does: dotted keys become nested ones
+    nested = OmegaConf.to_container(OmegaConf.from_dotlist(
+        [f"{key}={value}" for key, value in (params or {}).items()]))
+    with KedroSession.create(project_path=project_root, env=env, runtime_params=nested) as session:
         return session.run(pipeline_names=[pipeline] if pipeline else None)
 
 

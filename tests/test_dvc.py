@@ -1,5 +1,5 @@
 """A real DVC round trip with a temporary local remote: add, push, delete, pull through the
-raw_archive dataset, and the index is unchanged."""
+raw_images dataset, and the index is unchanged."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from eurosat_kedro.data.archive import extract
 from eurosat_kedro.data.index import find_image_root, index_images
-from eurosat_kedro.datasets import DownloadedFileDataset
+from eurosat_kedro.datasets import DownloadedArchiveDataset
 from tests.conftest import CLASSES
 
 
@@ -35,11 +35,9 @@ def test_dvc_add_push_delete_pull_gives_the_same_index(tmp_path: Path, tiny_zip:
 
     raw.unlink()
     shutil.rmtree(repo / ".dvc" / "cache")
-    dataset = DownloadedFileDataset(filepath=str(raw), retries=1)
     # the URL cannot be reached: the bytes can only come from the DVC remote
-    dataset.save({"url": str(tmp_path / "not-there.zip"), "sha256": None})
-
-    after = index_images(find_image_root(extract(dataset.load(), tmp_path / "b"), CLASSES),
-                         CLASSES)[0]
+    dataset = DownloadedArchiveDataset(filepath=str(tmp_path / "b"), archive_path=str(raw),
+                                       url=str(tmp_path / "not-there.zip"), retries=1)
+    after = index_images(find_image_root(dataset.load(), CLASSES), CLASSES)[0]
     assert raw.read_bytes() == tiny_zip.read_bytes()
     assert after.equals(before)

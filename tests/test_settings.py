@@ -29,5 +29,5 @@ def test_environments_override_only_their_keys(env, model, epochs, weight_decay)
     assert parameters["training"]["weight_decay"] == weight_decay
     # everything an environment does not set comes from base
     assert parameters["training"]["lr"] == base["training"]["lr"] == 0.003
-    assert parameters["model"]["tta"] is False
+    assert parameters["evaluation"]["tta"] is False
     assert parameters["deployment"] == base["deployment"]

@@ -22,22 +22,18 @@ def curves_figure(x: list, series: dict[str, list[float]], title: str, ylabel: s
 
 
 def confusion_matrix_figure(matrix: np.ndarray, classes: list[str]):
-    """Row-normalised confusion matrix (recall per true class), counts in each cell."""
+    """Row-normalised confusion matrix (recall per true class), drawn by scikit-learn."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     totals = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float),
                            where=totals > 0)
     fig, ax = plt.subplots(figsize=(8, 7))
-    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    ax.set_yticks(range(len(classes)), classes)
+    display = ConfusionMatrixDisplay(normalised, display_labels=classes)
+    display.plot(ax=ax, cmap="Blues", values_format=".2f", xticks_rotation=45,
+                 im_kw={"vmin": 0, "vmax": 1}, text_kw={"fontsize": 7})
     ax.set(xlabel="predicted class", ylabel="true class",
            title="Confusion matrix (test split, normalised by true class)")
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            if matrix[i, j]:
-                ax.text(j, i, f"{normalised[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if normalised[i, j] > 0.5 else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     return fig
 

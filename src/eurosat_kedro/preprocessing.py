@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 IMAGE_SIZE = 64
+# The largest image any reader decodes (indexing, serving, CLI inference): larger ones are
+# refused from their header, before decoding, as possible decompression bombs.
+MAX_PIXELS = 4096 * 4096
 # ImageNet statistics (0-255 scale): what torchvision's pretrained weights expect, and a
 # sound fixed choice when training from scratch.
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
@@ -23,7 +26,7 @@ def normalize(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
 
 
-def to_rgb_tile(image, max_pixels: int = 4096 * 4096) -> np.ndarray:
+def to_rgb_tile(image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A Pillow image -> uint8 ``(64, 64, 3)`` RGB, the way serving and CLI inference see it.
 
     64x64 RGB images are taken as they are (the evaluated path). Grayscale, palette, RGBA and

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eurosat_kedro.data import download
-from eurosat_kedro.training.distributed import free_port
+from eurosat_kedro.ports import free_port
 
 
 def _sha(data: bytes) -> str:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from eurosat_kedro.models import build_model, load_trained_model
+from eurosat_kedro.models import ModelSpec, build_model, load_trained_model
 from eurosat_kedro.models.export import FullMapConv, prepare_for_export, sees_whole_map
 from eurosat_kedro.pipelines.deployment.nodes import export_onnx
 
@@ -20,7 +20,7 @@ CLASSES = [f"c{i}" for i in range(10)]
 def _resnet18_with_trained_like_batch_norms() -> nn.Module:
     """Random resnet18 whose batch norms are far from identity, so folding them matters."""
     torch.manual_seed(0)
-    model = build_model("resnet18")
+    model = build_model(ModelSpec("resnet18"))
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
@@ -58,9 +58,9 @@ def test_resnet18_last_stage_runs_as_matrix_products_with_the_same_outputs():
 
 
 def test_models_without_such_convolutions_and_the_switch_off_are_left_as_they_are():
-    simple = build_model("simple_cnn").eval()
+    simple = build_model(ModelSpec("simple_cnn")).eval()
     assert prepare_for_export(simple)[1] == 0
-    resnet = build_model("resnet18").eval()
+    resnet = build_model(ModelSpec("resnet18")).eval()
     assert prepare_for_export(resnet, full_map_convs_as_matmul=False) == (resnet, 0)
 
 

@@ -16,8 +16,6 @@ from eurosat_kedro.preprocessing import IMAGE_SIZE
 
 logger = logging.getLogger(__name__)
 
-Image.MAX_IMAGE_PIXELS = 64 * 1024 * 1024  # a decompression bomb is an error, not a warning
-
 
 class DatasetLayoutError(ValueError):
     """The image folder does not hold the expected class folders."""
@@ -60,13 +58,14 @@ def find_image_root(extracted: Path, classes: list[str]) -> Path:
 
 
 def check_image(path: Path) -> ImageCheck:
-    """Decode ``path`` fully; usable only if it is a 64x64 RGB image."""
+    """Decode ``path`` fully; usable only if it is a 64x64 RGB image. The size is checked from
+    the header, so an image of any other size (a decompression bomb too) is never decoded."""
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only: nothing is decoded yet
+            width, height = image.size
             if image.mode != "RGB":
                 return ImageCheck(None, f"{image.format} image in mode {image.mode}, expected RGB")
             if image.size != (IMAGE_SIZE, IMAGE_SIZE):
-                width, height = image.size
                 return ImageCheck(
                     None, f"size {width}x{height}, expected {IMAGE_SIZE}x{IMAGE_SIZE}")
             pixels = np.asarray(image, dtype=np.uint8)

@@ -6,8 +6,7 @@ Imported lazily, so using one dataset does not import the libraries of the other
 from importlib import import_module
 
 _WHERE = {
-    "DownloadedFileDataset": "archive_datasets",
-    "ExtractedArchiveDataset": "archive_datasets",
+    "DownloadedArchiveDataset": "archive_datasets",
     "ArrayBundleDataset": "array_bundle_dataset",
     "TorchModelDataset": "torch_model_dataset",
     "OnnxModelDataset": "onnx_model_dataset",

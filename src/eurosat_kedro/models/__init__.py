@@ -1,5 +1,6 @@
-"""Model architectures and the factory that builds them from parameters."""
+"""Model architectures, the spec and factory that build them, and PyTorch prediction."""
 
-from .factory import MODEL_NAMES, build_model, load_trained_model
+from .factory import MODEL_NAMES, ModelSpec, build_model, load_trained_model
+from .predict import predict_logits
 
-__all__ = ["MODEL_NAMES", "build_model", "load_trained_model"]
+__all__ = ["MODEL_NAMES", "ModelSpec", "build_model", "load_trained_model", "predict_logits"]

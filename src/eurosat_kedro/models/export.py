@@ -90,3 +90,8 @@ def prepare_for_export(model: nn.Module, image_size: int = 64,
     logger.info("Export: %d convolution(s) that see their whole input map run as matrix "
                 "products", rewritten)
     return graph_module.eval(), rewritten
+
+
+def metadata_of(onnx_model) -> dict[str, str]:
+    """An ONNX model's metadata properties as a dict."""
+    return {prop.key: prop.value for prop in onnx_model.metadata_props}

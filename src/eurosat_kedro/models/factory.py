@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 import torchvision
@@ -61,21 +63,53 @@ def _resnet18(num_classes: int, pretrained: bool, weights_path: str | None, stem
     return model
 
 
-def build_model(name: str, num_classes: int = 10, image_size: int = 64, pretrained: bool = False,
-                weights_path: str | None = None, stem: str = "imagenet",
-                width: int = 32, dropout: float = 0.2) -> nn.Module:
-    """The named architecture with a ``num_classes`` head; resizes inputs when ``image_size``
-    is not 64."""
-    if name == "simple_cnn":
-        if pretrained or weights_path:
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a model: the ``model`` parameters plus the class count.
+
+    Saved inside the trained model (``TorchModelDataset``) so evaluation, export and resume
+    rebuild exactly the trained architecture.
+    """
+
+    name: str
+    num_classes: int = 10
+    image_size: int = 64  # 64, or e.g. 224 to resize batches on the fly
+    pretrained: bool = False  # ImageNet weights via torchvision (resnet18; needs internet)
+    weights_path: str | None = None  # a local resnet18 .pth instead of fetching weights
+    stem: str = "imagenet"  # resnet18: imagenet (7x7/2 + max-pool) | small (3x3/1)
+    width: int = 32  # simple_cnn channels of the first stage
+    dropout: float = 0.2  # simple_cnn dropout before the classifier
+
+    @classmethod
+    def from_params(cls, model_params: dict[str, Any], num_classes: int) -> ModelSpec:
+        """The spec from the ``model`` parameters; an unknown key is an error naming it."""
+        known = {f.name for f in fields(cls)} - {"num_classes"}
+        unknown = sorted(set(model_params) - known)
+        if unknown:
+            raise ValueError(f"unknown model parameter(s) {unknown}; known: {sorted(known)}")
+        return cls(num_classes=num_classes, **model_params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def for_rebuild(self) -> ModelSpec:
+        """The same architecture without fetching or reading initial weights again."""
+        return ModelSpec(**{**asdict(self), "pretrained": False, "weights_path": None})
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """The architecture ``spec`` names with a ``num_classes`` head; resizes inputs when
+    ``image_size`` is not 64."""
+    if spec.name == "simple_cnn":
+        if spec.pretrained or spec.weights_path:
             raise ValueError("simple_cnn has no pretrained weights: set model.pretrained=false")
-        model = SimpleCNN(num_classes, width=width, dropout=dropout)
-    elif name == "resnet18":
-        model = _resnet18(num_classes, pretrained, weights_path, stem)
+        model = SimpleCNN(spec.num_classes, width=spec.width, dropout=spec.dropout)
+    elif spec.name == "resnet18":
+        model = _resnet18(spec.num_classes, spec.pretrained, spec.weights_path, spec.stem)
     else:
-        raise ValueError(f"model.name must be one of {MODEL_NAMES}, got {name!r}")
-    if image_size != 64:
-        model = nn.Sequential(ResizeTo(image_size), model)
+        raise ValueError(f"model.name must be one of {MODEL_NAMES}, got {spec.name!r}")
+    if spec.image_size != 64:
+        model = nn.Sequential(ResizeTo(spec.image_size), model)
     return model
 
 
@@ -101,7 +135,7 @@ class DihedralTTA(nn.Module):
 def load_trained_model(bundle: dict, tta: bool = False) -> nn.Module:
     """Rebuild a model saved by the training pipeline (``TorchModelDataset``), in eval mode,
     wrapped in DihedralTTA when ``tta``."""
-    model = build_model(**bundle["spec"])
+    model = build_model(ModelSpec(**bundle["spec"]))
     model.load_state_dict(bundle["state_dict"])
     if tta:
         model = DihedralTTA(model)

@@ -13,7 +13,6 @@ from PIL import Image, UnidentifiedImageError
 
 from eurosat_kedro.preprocessing import to_rgb_tile
 
-MAX_PIXELS = 4096 * 4096
 MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -42,7 +41,7 @@ def decode(data: bytes) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
-                return to_rgb_tile(image, MAX_PIXELS)  # checks the size before decoding
+                return to_rgb_tile(image)  # checks MAX_PIXELS before decoding
     except UnidentifiedImageError as error:
         raise ImageInputError("not an image (unknown format or corrupt header)") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,20 +12,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
-from eurosat_kedro.models import build_model
+from eurosat_kedro.models import ModelSpec, build_model
+from eurosat_kedro.ports import free_port
 
 from .loop import TrainConfig, TrainResult, train
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _worker(rank: int, world_size: int, port: int, model_spec: dict, train_data: dict,
-            val_data: dict, cfg: TrainConfig, checkpoint_path: Path | None, out: Path) -> None:
+def _worker(rank: int, world_size: int, port: int, spec: ModelSpec, train_data: dict,
+            val_data: dict, cfg: TrainConfig, on_epoch_end: Callable | None, out: Path) -> None:
     cuda = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
     if cuda:
         torch.cuda.set_device(rank % torch.cuda.device_count())
@@ -33,25 +27,26 @@ def _worker(rank: int, world_size: int, port: int, model_spec: dict, train_data:
                             rank=rank, world_size=world_size)
     try:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        model = build_model(**model_spec)
+        model = build_model(spec)
         if not cuda:
             cfg.device = "cpu"
         device = torch.device("cuda", torch.cuda.current_device()) if cuda else None
         model.to(device or "cpu")
         ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-        result = train(ddp, train_data, val_data, cfg, checkpoint_path, rank, world_size)
+        result = train(ddp, train_data, val_data, cfg, rank, world_size, on_epoch_end)
         if rank == 0:
             torch.save(asdict(result), out)
     finally:
         dist.destroy_process_group()
 
 
-def train_distributed(model_spec: dict, train_data: dict, val_data: dict, cfg: TrainConfig,
-                      checkpoint_path: Path | None, world_size: int) -> TrainResult:
-    """Spawn ``world_size`` processes (NCCL on GPUs, gloo on CPU) and return rank 0's result."""
+def train_distributed(spec: ModelSpec, train_data: dict, val_data: dict, cfg: TrainConfig,
+                      world_size: int, on_epoch_end: Callable | None = None) -> TrainResult:
+    """Spawn ``world_size`` processes (NCCL on GPUs, gloo on CPU) and return rank 0's result;
+    ``on_epoch_end`` (picklable) runs in rank 0's process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.pt"
         mp.spawn(_worker, nprocs=world_size, join=True,
-                 args=(world_size, free_port(), model_spec, train_data, val_data, cfg,
-                       checkpoint_path, out))
+                 args=(world_size, free_port(), spec, train_data, val_data, cfg, on_epoch_end,
+                       out))
         return TrainResult(**torch.load(out, weights_only=True))

@@ -10,6 +10,7 @@ import copy
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,21 +49,23 @@ class TrainConfig:
     amp: bool = True  # mixed precision, on CUDA only
     channels_last: bool = True  # on CUDA only
     eval_batch_size: int = 512
-    resume: bool = False
+    resume: bool = False  # continue from checkpoint_path
     num_processes: int = 1
+    checkpoint_path: str | None = None  # written every epoch (rank 0); None: no checkpoints
     model_spec: dict = field(default_factory=dict)  # the model parameters, for resume checks
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> TrainConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(params) - known - {"checkpoint_path"})
+    def from_params(cls, params: dict[str, Any], model_spec: dict | None = None) -> TrainConfig:
+        known = set(cls.__dataclass_fields__) - {"model_spec"}
+        unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**{k: v for k, v in params.items() if k in known})
+        return cls(**params, model_spec=dict(model_spec or {}))
 
     def fingerprint(self) -> dict:
-        """What must match for a checkpoint to be resumed (not the resume flag itself)."""
-        skip = {"resume", "device", "num_threads", "eval_batch_size", "num_processes"}
+        """What must match for a checkpoint to be resumed (not where or how fast it runs)."""
+        skip = {"resume", "device", "num_threads", "eval_batch_size", "num_processes",
+                "checkpoint_path"}
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -100,19 +103,6 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: in
         f"training.schedule must be onecycle, cosine or constant, got {cfg.schedule!r}")
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 512,
-                   device: torch.device | str = "cpu") -> np.ndarray:
-    """Logits for uint8 ``(N, 64, 64, 3)`` images, through the shared preprocessing."""
-    model.eval()
-    device = torch.device(device)
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(normalize(images[start:start + batch_size])).to(device)
-        out.append(model(x).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
-
-
 def _evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int, criterion,
               autocast) -> tuple[float, float]:
     model.eval()
@@ -134,15 +124,117 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+@dataclass
+class _Parts:
+    """What one run trains with, all of it saved in the checkpoint."""
+
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+
+
+@dataclass
+class _Progress:
+    """Where the run is: history and the best epoch so far."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    best_acc: float = -1.0
+    best_epoch: int = 0
+    stale: int = 0
+    epoch: int = 0  # epochs done
+
+    def add(self, record: dict[str, float], model: nn.Module) -> None:
+        self.history.append(record)
+        self.epoch = int(record["epoch"])
+        if record["val_accuracy"] > self.best_acc:
+            self.best_acc, self.best_epoch, self.stale = record["val_accuracy"], self.epoch, 0
+            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        else:
+            self.stale += 1
+
+
+def _checkpoint_state(model: nn.Module, parts: _Parts, progress: _Progress,
+                      cfg: TrainConfig) -> dict:
+    return {
+        "model": model.state_dict(), "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(), "scaler": parts.scaler.state_dict(),
+        "generator": parts.generator.get_state(), "torch_rng": torch.get_rng_state(),
+        "history": progress.history, "best_state": progress.best_state,
+        "best_acc": progress.best_acc, "best_epoch": progress.best_epoch,
+        "stale": progress.stale, "epoch": progress.epoch, "config": cfg.fingerprint(),
+    }
+
+
+def _restore(path: Path, model: nn.Module, parts: _Parts, cfg: TrainConfig,
+             device: torch.device) -> _Progress:
+    """Load a checkpoint written with the same parameters into ``model`` and ``parts``."""
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    if ckpt["config"] != cfg.fingerprint():
+        changed = sorted(k for k in cfg.fingerprint()
+                         if ckpt["config"].get(k) != cfg.fingerprint()[k])
+        raise ValueError(
+            f"Cannot resume from {path}: it was written with different training "
+            f"parameters ({', '.join(changed)}). Use the same parameters, or set "
+            "training.resume=false to start afresh."
+        )
+    model.load_state_dict(ckpt["model"])
+    parts.optimizer.load_state_dict(ckpt["optimizer"])
+    parts.scheduler.load_state_dict(ckpt["scheduler"])
+    parts.scaler.load_state_dict(ckpt["scaler"])
+    parts.generator.set_state(ckpt["generator"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    logger.info("Resumed from %s after epoch %d", path, ckpt["epoch"])
+    return _Progress(ckpt["history"], ckpt["best_state"], ckpt["best_acc"], ckpt["best_epoch"],
+                     ckpt["stale"], ckpt["epoch"])
+
+
+def _train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, parts: _Parts,
+                     cfg: TrainConfig, autocast, desc: str, rank: int,
+                     world_size: int) -> tuple[float, int]:
+    """One pass over the shuffled training split; returns the mean loss and images seen
+    (by this rank)."""
+    model.train()
+    n = len(x)
+    batch = min(cfg.batch_size, n)
+    steps = n // batch  # the partial last batch is dropped (BatchNorm needs > 1 image)
+    order = torch.randperm(n, generator=parts.generator)
+    channels_last = x.device.type == "cuda" and cfg.channels_last
+    loss_sum, seen, started = 0.0, 0, time.perf_counter()
+    bar = tqdm(range(steps), desc=desc, leave=False, disable=None if rank == 0 else True)
+    for step in bar:
+        idx = order[step * batch:(step + 1) * batch][rank::world_size].to(x.device)
+        xb = dihedral(x[idx], parts.generator, **cfg.augment)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            loss = parts.criterion(model(xb), y[idx])
+        parts.optimizer.zero_grad(set_to_none=True)
+        parts.scaler.scale(loss).backward()
+        parts.scaler.step(parts.optimizer)
+        parts.scaler.update()
+        parts.scheduler.step()
+        loss_sum += loss.item() * len(idx)
+        seen += len(idx)
+        if step % 10 == 0 or step == steps - 1:
+            rate = seen * world_size / (time.perf_counter() - started)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}")
+    bar.close()
+    return loss_sum / max(seen, 1), seen
+
+
 def train(model: nn.Module, train_data: dict, val_data: dict, cfg: TrainConfig,
-          checkpoint_path: Path | None = None, rank: int = 0, world_size: int = 1,
-          stop_after_epochs: int | None = None) -> TrainResult:
+          rank: int = 0, world_size: int = 1,
+          on_epoch_end: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
     """Train ``model`` on ``train_data`` (``images`` uint8 NHWC, ``labels``), keep the weights
     with the best validation accuracy.
 
-    With ``world_size > 1`` (inside an initialised process group) each rank takes its share of
-    every batch and ``model`` must already be wrapped in DistributedDataParallel; only rank 0
-    writes checkpoints. ``stop_after_epochs`` simulates an interruption (tests).
+    Every epoch ends with a checkpoint at ``cfg.checkpoint_path`` and then
+    ``on_epoch_end(record)`` (rank 0 only; e.g. live MLflow metrics). With ``world_size > 1``
+    (inside an initialised process group) each rank takes its share of every batch and
+    ``model`` must already be wrapped in DistributedDataParallel.
     """
     seed_everything(cfg.seed)
     if cfg.num_threads:
@@ -157,104 +249,52 @@ def train(model: nn.Module, train_data: dict, val_data: dict, cfg: TrainConfig,
     y_train = torch.from_numpy(np.asarray(train_data["labels"], dtype=np.int64)).to(device)
     x_val = torch.from_numpy(normalize(val_data["images"])).to(device)
     y_val = torch.from_numpy(np.asarray(val_data["labels"], dtype=np.int64)).to(device)
-    n = len(x_train)
-    if n == 0:
+    if len(x_train) == 0:
         raise ValueError("the training split is empty: run the data_processing pipeline first")
-    batch = min(cfg.batch_size, n)
-    steps = n // batch  # the partial last batch is dropped (BatchNorm needs > 1 image)
 
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     optimizer = _optimizer(bare, cfg)
-    scheduler = _scheduler(optimizer, cfg, steps)
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp)
+    parts = _Parts(
+        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        optimizer=optimizer,
+        scheduler=_scheduler(optimizer, cfg, len(x_train) // min(cfg.batch_size, len(x_train))),
+        scaler=torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp),
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
 
     def autocast():
         return torch.autocast("cuda", dtype=torch.float16, enabled=cuda and cfg.amp)
 
-    generator = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict[str, float]] = []
-    best_state, best_acc, best_epoch, stale, start_epoch = None, -1.0, 0, 0, 0
-
-    if cfg.resume and checkpoint_path is not None and checkpoint_path.is_file():
-        ckpt = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if ckpt["config"] != cfg.fingerprint():
-            changed = sorted(k for k in cfg.fingerprint()
-                             if ckpt["config"].get(k) != cfg.fingerprint()[k])
-            raise ValueError(
-                f"Cannot resume from {checkpoint_path}: it was written with different training "
-                f"parameters ({', '.join(changed)}). Use the same parameters, or set "
-                "training.resume=false to start afresh."
-            )
-        bare.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        generator.set_state(ckpt["generator"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        history, best_state = ckpt["history"], ckpt["best_state"]
-        best_acc, best_epoch, stale = ckpt["best_acc"], ckpt["best_epoch"], ckpt["stale"]
-        start_epoch = ckpt["epoch"]
-        logger.info("Resumed from %s after epoch %d", checkpoint_path, start_epoch)
+    checkpoint = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
+    progress = _Progress()
+    if cfg.resume and checkpoint is not None and checkpoint.is_file():
+        progress = _restore(checkpoint, bare, parts, cfg, device)
     elif cfg.resume:
         logger.info("training.resume is set but there is no checkpoint yet; starting afresh")
 
-    for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        order = torch.randperm(n, generator=generator)
-        loss_sum, seen, started = 0.0, 0, time.perf_counter()
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=None if rank == 0 else True)
-        for step in bar:
-            idx = order[step * batch:(step + 1) * batch]
-            idx = idx[rank::world_size].to(device)
-            xb = dihedral(x_train[idx], generator, **cfg.augment)
-            if cuda and cfg.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with autocast():
-                loss = criterion(model(xb), y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            loss_sum += loss.item() * len(idx)
-            seen += len(idx)
-            if step % 10 == 0 or step == steps - 1:
-                rate = seen * world_size / (time.perf_counter() - started)
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}")
-        bar.close()
+    for epoch in range(progress.epoch + 1, cfg.epochs + 1):
+        started = time.perf_counter()
+        train_loss, seen = _train_one_epoch(model, x_train, y_train, parts, cfg, autocast,
+                                            f"epoch {epoch}/{cfg.epochs}", rank, world_size)
         train_seconds = time.perf_counter() - started
-        val_loss, val_acc = _evaluate(model, x_val, y_val, cfg.eval_batch_size, criterion,
-                                      autocast)
+        val_loss, val_acc = _evaluate(model, x_val, y_val, cfg.eval_batch_size,
+                                      parts.criterion, autocast)
         record = {
-            "epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "val_loss": val_loss,
-            "val_accuracy": val_acc, "lr": optimizer.param_groups[0]["lr"],
+            "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+            "val_accuracy": val_acc, "lr": parts.optimizer.param_groups[0]["lr"],
             "epoch_seconds": time.perf_counter() - started,
             "images_per_second": seen * world_size / train_seconds,
         }
-        history.append(record)
-        if val_acc > best_acc:
-            best_acc, best_epoch, stale = val_acc, epoch + 1, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in bare.state_dict().items()}
-        else:
-            stale += 1
+        progress.add(record, bare)
         if rank == 0:
             logger.info("epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, lr %.2e, "
-                        "%.0f img/s, %.0f s", epoch + 1, cfg.epochs, record["train_loss"],
-                        val_loss, val_acc, record["lr"], record["images_per_second"],
-                        record["epoch_seconds"])
-        if rank == 0 and checkpoint_path is not None:
-            _save_checkpoint(checkpoint_path, {
-                "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "history": history, "best_state": best_state, "best_acc": best_acc,
-                "best_epoch": best_epoch, "stale": stale, "epoch": epoch + 1,
-                "config": cfg.fingerprint(),
-            })
-        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs:
+                        "%.0f img/s, %.0f s", epoch, cfg.epochs, train_loss, val_loss, val_acc,
+                        record["lr"], record["images_per_second"], record["epoch_seconds"])
+            if checkpoint is not None:
+                _save_checkpoint(checkpoint, _checkpoint_state(bare, parts, progress, cfg))
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+        if cfg.patience and progress.stale >= cfg.patience:
+            logger.info("No val-accuracy gain for %d epochs: stopping early", progress.stale)
             break
-        if cfg.patience and stale >= cfg.patience:
-            logger.info("No val-accuracy gain for %d epochs: stopping early", stale)
-            break
-    return TrainResult(copy.deepcopy(best_state), history, best_epoch, best_acc, str(device))
+    return TrainResult(copy.deepcopy(progress.best_state), progress.history,
+                       progress.best_epoch, progress.best_acc, str(device))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.io import DatasetError
 
 from tests.conftest import CLASSES, run_session
 
@@ -50,6 +51,6 @@ def test_bad_image_is_reported_and_the_run_goes_on(project: Path, tiny_zip: Path
 
 
 def test_unreachable_source_fails_with_advice(project: Path, tmp_path: Path):
-    with pytest.raises(Exception, match="no such file.*--env sample"):
+    with pytest.raises(DatasetError, match="no such file.*--env sample"):
         run_session(project, pipeline="data_processing",
                     params={"data.archive_url": str(tmp_path / "missing.zip")})

@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from eurosat_kedro.datasets import OnnxModelDataset, PyfuncModelDataset
+from eurosat_kedro.models.quantize import QuantizationError
 from eurosat_kedro.pipelines.deployment.nodes import (
-    QuantizationError,
-    build_serving_model,
     compare_int8,
+    package_mlflow_model,
     quantize_int8,
     select_serving_model,
 )
@@ -93,7 +93,7 @@ def test_an_int8_pyfunc_model_serves_the_int8_predictions(trained_project: Path,
                           / "classes.json").read_text())
     folder = tmp_path / "mlflow_model_int8"
     PyfuncModelDataset(str(folder)).save(
-        build_serving_model(int8, classes, test, 3, [str(tmp_path)]))
+        package_mlflow_model(int8, classes, test, 3, [str(tmp_path)]))
     assert json.loads((folder / "artifacts" / "config.json").read_text())["precision"] == "int8"
     expected = OnnxClassifier(int8.SerializeToString(), classes).logits(test["images"]).argmax(1)
     served = PyfuncModelDataset(str(folder)).load().predict(

@@ -57,7 +57,7 @@ def test_folder_predicts_every_image_and_reports_the_bad_one(trained_project: Pa
 
 def test_missing_image_path_parameter_says_how_to_set_it(trained_project: Path, monkeypatch):
     monkeypatch.chdir(trained_project)
-    with pytest.raises(Exception, match="inference.image_path=PATH"):
+    with pytest.raises(ValueError, match="inference.image_path=PATH"):
         run_session(trained_project, env="sample", pipeline="inference")
 
 
@@ -83,7 +83,7 @@ def test_int8_precision_predicts_with_the_int8_model(trained_project: Path, monk
 
 def test_unknown_precision_names_the_choices(trained_project: Path, monkeypatch):
     monkeypatch.chdir(trained_project)
-    with pytest.raises(Exception, match=r"inference.precision must be one of \['fp32', 'int8'\]"):
+    with pytest.raises(ValueError, match=r"inference.precision must be one of \['fp32', 'int8'\]"):
         run_session(trained_project, env="sample", pipeline="inference",
                     params={"inference.image_path": str(_a_sample_image(trained_project)),
                             "inference.precision": "fp16"})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from eurosat_kedro.models import build_model
+from eurosat_kedro.models import ModelSpec, build_model
 from eurosat_kedro.training.distributed import train_distributed
 from eurosat_kedro.training.loop import TrainConfig, train
 
@@ -32,22 +32,39 @@ def config(**overrides) -> TrainConfig:
 def test_loss_falls(name: str):
     data = tiny_arrays(8)
     torch.manual_seed(0)
-    result = train(build_model(name), data, tiny_arrays(2, seed=1), config(epochs=4))
+    result = train(build_model(ModelSpec(name)), data, tiny_arrays(2, seed=1), config(epochs=4))
     losses = [row["train_loss"] for row in result.history]
     assert losses[-1] < losses[0] * 0.9
-    assert set(result.best_state) == set(build_model(name).state_dict())
+    assert set(result.best_state) == set(build_model(ModelSpec(name)).state_dict())
+
+
+class Interrupted(Exception):
+    """Stands for a killed run: raised from the epoch callback, after the checkpoint."""
+
+
+def interrupt_after(epochs: int):
+    def on_epoch_end(record: dict) -> None:
+        if record["epoch"] == epochs:
+            raise Interrupted
+    return on_epoch_end
+
+
+def small_model():
+    torch.manual_seed(0)
+    return build_model(ModelSpec("simple_cnn", width=8))
 
 
 def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path: Path):
     data, val = tiny_arrays(4), tiny_arrays(1, seed=1)
-
-    def fresh_model():
-        torch.manual_seed(0)
-        return build_model("simple_cnn", width=8)
-
-    whole = train(fresh_model(), data, val, config(), tmp_path / "a.pt")
-    train(fresh_model(), data, val, config(), tmp_path / "b.pt", stop_after_epochs=1)
-    resumed = train(fresh_model(), data, val, config(resume=True), tmp_path / "b.pt")
+    whole = train(small_model(), data, val, config(checkpoint_path=str(tmp_path / "a.pt")))
+    with pytest.raises(Interrupted):
+        train(small_model(), data, val, config(checkpoint_path=str(tmp_path / "b.pt")),
+              on_epoch_end=interrupt_after(1))
+    epochs_seen = []
+    resumed = train(small_model(), data, val,
+                    config(resume=True, checkpoint_path=str(tmp_path / "b.pt")),
+                    on_epoch_end=lambda record: epochs_seen.append(record["epoch"]))
+    assert epochs_seen == [2, 3]  # the resumed run goes on numbering epochs (MLflow steps)
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
     assert [r["val_loss"] for r in resumed.history] == [r["val_loss"] for r in whole.history]
     for key, tensor in whole.best_state.items():
@@ -56,31 +73,35 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path: Path):
 
 def test_resume_with_other_parameters_is_refused(tmp_path: Path):
     data = tiny_arrays(2)
-    train(build_model("simple_cnn", width=8), data, data, config(epochs=2), tmp_path / "c.pt",
-          stop_after_epochs=1)
+    checkpoint = str(tmp_path / "c.pt")
+    with pytest.raises(Interrupted):
+        train(small_model(), data, data, config(epochs=2, checkpoint_path=checkpoint),
+              on_epoch_end=interrupt_after(1))
     with pytest.raises(ValueError, match="different training parameters \\(lr\\)"):
-        train(build_model("simple_cnn", width=8), data, data, config(epochs=2, lr=0.1,
-                                                                     resume=True),
-              tmp_path / "c.pt")
+        train(small_model(), data, data,
+              config(epochs=2, lr=0.1, resume=True, checkpoint_path=checkpoint))
+
+
+def test_unknown_training_parameter_is_named():
+    with pytest.raises(ValueError, match=r"unknown training parameter\(s\) \['epoch'\]"):
+        TrainConfig.from_params({"epoch": 3})
 
 
 def test_same_parameters_give_identical_metrics_on_cpu():
     data, val = tiny_arrays(3), tiny_arrays(1, seed=1)
-    runs = []
-    for _ in range(2):
-        torch.manual_seed(0)
-        runs.append(train(build_model("simple_cnn", width=8), data, val, config(epochs=2)))
+    runs = [train(small_model(), data, val, config(epochs=2)) for _ in range(2)]
     assert runs[0].history[-1]["val_loss"] == runs[1].history[-1]["val_loss"]
 
 
 def test_ddp_with_two_gloo_processes(tmp_path: Path):
     data, val = tiny_arrays(4), tiny_arrays(1, seed=1)
-    spec = {"name": "simple_cnn", "num_classes": 10, "width": 8}
-    result = train_distributed(spec, data, val, config(epochs=2, device="cpu"),
-                               tmp_path / "ddp.pt", world_size=2)
+    spec = ModelSpec("simple_cnn", width=8)
+    result = train_distributed(
+        spec, data, val, config(epochs=2, device="cpu", checkpoint_path=str(tmp_path / "d.pt")),
+        world_size=2)
     assert len(result.history) == 2 and np.isfinite(result.history[-1]["train_loss"])
-    assert (tmp_path / "ddp.pt").is_file()
-    model = build_model(**spec)
+    assert (tmp_path / "d.pt").is_file()
+    model = build_model(spec)
     model.load_state_dict(result.best_state)  # rank 0's weights are a whole, loadable model
 
 
@@ -88,8 +109,9 @@ def test_tta_averages_the_eight_views_and_is_rotation_invariant():
     from eurosat_kedro.models.factory import load_trained_model
 
     torch.manual_seed(0)
-    model = build_model("simple_cnn", width=8).eval()
-    bundle = {"spec": {"name": "simple_cnn", "width": 8}, "state_dict": model.state_dict()}
+    model = build_model(ModelSpec("simple_cnn", width=8)).eval()
+    bundle = {"spec": ModelSpec("simple_cnn", width=8).to_dict(),
+              "state_dict": model.state_dict()}
     tta = load_trained_model(bundle, tta=True)
     x = torch.randn(3, 3, 64, 64)
     views = [x, x.flip(-1)] + [torch.rot90(v, k, (-2, -1)) for k in (1, 2, 3)

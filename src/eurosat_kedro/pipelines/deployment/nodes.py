@@ -1,12 +1,8 @@
-"""Nodes of the deployment pipeline."""
-
 from __future__ import annotations
 
 import base64
 import io
 import logging
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -14,31 +10,22 @@ import pandas as pd
 import torch
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
-from onnxruntime.quantization import (
-    CalibrationDataReader,
-    QuantFormat,
-    QuantType,
-    quant_pre_process,
-    quantize_static,
-)
 from PIL import Image
-from sklearn.metrics import accuracy_score, f1_score
 
-from eurosat_kedro.models import load_trained_model
-from eurosat_kedro.models.export import prepare_for_export
-from eurosat_kedro.preprocessing import IMAGE_SIZE, normalize
+from eurosat_kedro.metrics import headline_scores
+from eurosat_kedro.models import load_trained_model, predict_logits
+from eurosat_kedro.models import quantize as int8
+from eurosat_kedro.models.export import metadata_of, prepare_for_export
+from eurosat_kedro.models.quantize import QuantizationError
+from eurosat_kedro.preprocessing import IMAGE_SIZE
 from eurosat_kedro.serving.classifier import OnnxClassifier
-from eurosat_kedro.training.loop import predict_logits
+from eurosat_kedro.serving.precision import model_of_precision
 
 logger = logging.getLogger(__name__)
 
 
 class ParityError(AssertionError):
     """ONNX Runtime and PyTorch disagree beyond the tolerance."""
-
-
-class QuantizationError(ValueError):
-    """The int8 model loses more test accuracy than allowed, or cannot be built."""
 
 
 def export_onnx(trained_model: dict, opset: int, tta: bool = False,
@@ -56,13 +43,11 @@ def export_onnx(trained_model: dict, opset: int, tta: bool = False,
         dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
     )
     proto = program.model_proto
-    meta = {"classes": ",".join(trained_model["classes"]), "opset": str(opset),
-            "model_name": trained_model["spec"]["name"], "torch": str(torch.__version__),
-            "preprocessing": "eurosat_kedro.preprocessing.normalize", "tta": str(tta).lower(),
-            "precision": "fp32", "full_map_convs_as_matmul": str(rewritten)}
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    onnx.helper.set_model_props(proto, {
+        "classes": ",".join(trained_model["classes"]), "opset": str(opset),
+        "model_name": trained_model["spec"]["name"], "torch": str(torch.__version__),
+        "preprocessing": "eurosat_kedro.preprocessing.normalize", "tta": str(tta).lower(),
+        "precision": "fp32", "full_map_convs_as_matmul": str(rewritten)})
     onnx.checker.check_model(proto)
     logger.info("Exported %s to ONNX (opset %d)", trained_model["spec"]["name"], opset)
     return proto
@@ -91,22 +76,10 @@ def check_onnx_parity(onnx_model: onnx.ModelProto, trained_model: dict, test_arr
     return report
 
 
-class _Calibration(CalibrationDataReader):
-    """Feeds normalised batches of uint8 images to ONNX Runtime's calibrator."""
-
-    def __init__(self, images: np.ndarray, input_name: str, batch_size: int = 64):
-        self._batches = iter([{input_name: normalize(images[i:i + batch_size])}
-                              for i in range(0, len(images), batch_size)])
-
-    def get_next(self) -> dict | None:
-        return next(self._batches, None)
-
-
 def quantize_int8(onnx_model: onnx.ModelProto, val_arrays: dict,
                   calibration_images: int) -> onnx.ModelProto:
-    """Static int8 quantisation (QDQ, per-channel int8 weights, uint8 activations) with
-    activation ranges calibrated on ``calibration_images`` validation images spread evenly
-    over the split; the test split stays untouched for the comparison."""
+    """Static int8 quantisation calibrated on ``calibration_images`` validation images spread
+    evenly over the split; the test split stays untouched for the comparison."""
     images = val_arrays["images"]
     if len(images) == 0 or calibration_images < 1:
         raise QuantizationError(
@@ -114,22 +87,7 @@ def quantize_int8(onnx_model: onnx.ModelProto, val_arrays: dict,
             f"deployment.int8.calibration_images (got {calibration_images})")
     pick = np.unique(np.linspace(0, len(images) - 1, min(calibration_images, len(images)))
                      .round().astype(int))
-    with tempfile.TemporaryDirectory() as tmp:  # ORT's quantiser works on files
-        source, prepared, quantized = (Path(tmp) / f"{name}.onnx"
-                                       for name in ("fp32", "prepared", "int8"))
-        onnx.save(onnx_model, str(source), save_as_external_data=False)
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        quantize_static(
-            str(prepared), str(quantized),
-            _Calibration(images[pick], onnx_model.graph.input[0].name),
-            quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        )
-        proto = onnx.load(str(quantized))
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(p for p in onnx_model.metadata_props if p.key != "precision")
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "precision", "int8"
+    proto = int8.quantize_int8(onnx_model, images[pick])
     logger.info("Quantised the ONNX model to int8 (calibrated on %d validation images)",
                 len(pick))
     return proto
@@ -146,9 +104,8 @@ def compare_int8(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
     for precision, model in (("fp32", onnx_model), ("int8", onnx_model_int8)):
         served = OnnxClassifier(model.SerializeToString(), classes)
         predictions[precision] = served.logits(test_arrays["images"]).argmax(1)
-        report[f"{precision}_accuracy"] = float(accuracy_score(labels, predictions[precision]))
-        report[f"{precision}_macro_f1"] = float(
-            f1_score(labels, predictions[precision], average="macro", zero_division=0))
+        scores = headline_scores(labels, predictions[precision], len(classes))
+        report.update({f"{precision}_{name}": value for name, value in scores.items()})
     report["accuracy_drop_points"] = 100 * (report["fp32_accuracy"] - report["int8_accuracy"])
     report["prediction_agreement"] = float((predictions["fp32"] == predictions["int8"]).mean())
     logger.info("ONNX test accuracy: fp32 %.4f, int8 %.4f (agreement %.4f)",
@@ -157,15 +114,6 @@ def compare_int8(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
     metrics = {key: {"value": report[key], "step": 0} for key in
                ("fp32_accuracy", "int8_accuracy", "accuracy_drop_points", "prediction_agreement")}
     return report, metrics, report["accuracy_drop_points"]
-
-
-def model_of_precision(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
-                       precision: str, parameter: str) -> onnx.ModelProto:
-    """The fp32 or the int8 ONNX model; an error naming ``parameter`` for anything else."""
-    models = {"fp32": onnx_model, "int8": onnx_model_int8}
-    if precision not in models:
-        raise ValueError(f"{parameter} must be one of {sorted(models)}, got {precision!r}")
-    return models[precision]
 
 
 def select_serving_model(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
@@ -191,11 +139,11 @@ def _example_b64(image: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def build_serving_model(onnx_model: onnx.ModelProto, classes: list[str], test_arrays: dict,
+def package_mlflow_model(onnx_model: onnx.ModelProto, classes: list[str], test_arrays: dict,
                         topk: int, allowed_roots: list[str]) -> dict:
     """What the pyfunc dataset saves: the ONNX model, its config (with the precision the
     model's metadata records), signature and an example."""
-    precision = {p.key: p.value for p in onnx_model.metadata_props}.get("precision", "fp32")
+    precision = metadata_of(onnx_model).get("precision", "fp32")
     signature = ModelSignature(inputs=Schema([
         ColSpec("string", "image_path", required=False),
         ColSpec("string", "image_b64", required=False),

@@ -3,10 +3,10 @@
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
-    build_serving_model,
     check_onnx_parity,
     compare_int8,
     export_onnx,
+    package_mlflow_model,
     quantize_int8,
     select_serving_model,
 )
@@ -16,12 +16,12 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(export_onnx,
-                 ["trained_model", "params:deployment.onnx_opset", "params:model.tta",
+                 ["trained_model", "params:deployment.onnx_opset", "params:evaluation.tta",
                   "params:deployment.full_map_convs_as_matmul"],
                  "onnx_model", name="export_onnx"),
             Node(check_onnx_parity,
                  ["onnx_model", "trained_model", "test_arrays", "params:deployment.parity_images",
-                  "params:deployment.parity_tolerance", "params:model.tta"],
+                  "params:deployment.parity_tolerance", "params:evaluation.tta"],
                  "onnx_parity", name="check_onnx_parity"),
             Node(quantize_int8,
                  ["onnx_model", "val_arrays", "params:deployment.int8.calibration_images"],
@@ -32,7 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["onnx_model", "onnx_model_int8", "int8_accuracy_drop",
                   "params:deployment.serve_precision", "params:deployment.int8.max_accuracy_drop"],
                  "serving_onnx_model", name="select_serving_model"),
-            Node(build_serving_model,
+            Node(package_mlflow_model,
                  ["serving_onnx_model", "classes", "test_arrays", "params:deployment.topk",
                   "params:deployment.allowed_roots"],
                  "mlflow_model", name="package_mlflow_model"),

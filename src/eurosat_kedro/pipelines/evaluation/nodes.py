@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from eurosat_kedro.models import load_trained_model
+from eurosat_kedro.metrics import headline_scores
+from eurosat_kedro.models import load_trained_model, predict_logits
 from eurosat_kedro.plots import confusion_matrix_figure, curves_figure, image_grid_figure
 from eurosat_kedro.serving.predict import softmax
-from eurosat_kedro.training.loop import predict_logits
 
 
 def predict_test_split(trained_model: dict, test_arrays: dict, batch_size: int,
@@ -44,9 +39,7 @@ def compute_metrics(predictions: pd.DataFrame, classes: list[str]) -> tuple[dict
     metrics = {
         "split": "test",
         "n_images": len(y_true),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
+        **headline_scores(y_true, y_pred, len(classes)),
         "per_class": {
             name: {"precision": float(precision[i]), "recall": float(recall[i]),
                    "f1": float(f1[i]), "support": int(support[i])}

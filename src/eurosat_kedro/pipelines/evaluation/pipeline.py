@@ -16,7 +16,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(predict_test_split,
                  ["trained_model", "test_arrays", "params:evaluation.batch_size",
-                  "params:model.tta"],
+                  "params:evaluation.tta"],
                  "test_predictions", name="predict_test_split"),
             Node(compute_metrics, ["test_predictions", "classes"],
                  ["metrics", "test_metrics"], name="compute_metrics"),

@@ -9,8 +9,8 @@ from pathlib import Path
 import onnx
 import pandas as pd
 
-from eurosat_kedro.pipelines.deployment.nodes import model_of_precision
 from eurosat_kedro.serving.classifier import OnnxClassifier
+from eurosat_kedro.serving.precision import model_of_precision
 from eurosat_kedro.serving.predict import describe, softmax
 
 logger = logging.getLogger(__name__)

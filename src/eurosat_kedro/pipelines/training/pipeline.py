@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(train_model,
                  ["train_arrays", "val_arrays", "classes", "params:model", "params:training"],
-                 ["trained_model", "training_metrics", "training_history"],
+                 ["trained_model", "training_history"],
                  name="train_model"),
         ],
         tags="training",
