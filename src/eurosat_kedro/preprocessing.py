@@ -12,6 +12,8 @@ IMAGE_SIZE = 64
 # The largest image any reader decodes (indexing, serving, CLI inference): larger ones are
 # refused from their header, before decoding, as possible decompression bombs.
 MAX_PIXELS = 4096 * 4096
+# The smallest side accepted: a smaller image holds too little to be resized into a tile.
+MIN_SIDE = 16
 # ImageNet statistics (0-255 scale): what torchvision's pretrained weights expect, and a
 # sound fixed choice when training from scratch.
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
@@ -31,7 +33,8 @@ def to_rgb_tile(image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
     64x64 RGB images are taken as they are (the evaluated path). Grayscale, palette, RGBA and
     CMYK images are converted to RGB; other sizes are resized (bilinear, antialiased).
-    Raises ValueError for images larger than ``max_pixels`` (decompression bombs).
+    Raises ValueError for images larger than ``max_pixels`` (decompression bombs) or with a
+    side under ``MIN_SIDE`` pixels.
     """
     from PIL import Image  # Pillow is only needed where files are decoded
 
@@ -39,6 +42,10 @@ def to_rgb_tile(image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if width * height > max_pixels:
         raise ValueError(f"image is {width}x{height} pixels, more than the {max_pixels} allowed "
                          "(possible decompression bomb)")
+    if min(width, height) < MIN_SIDE:
+        raise ValueError(f"image is {width}x{height} pixels: too small to classify (the model "
+                         f"sees {IMAGE_SIZE}x{IMAGE_SIZE} tiles; at least {MIN_SIDE} pixels a "
+                         "side are accepted)")
     if image.mode != "RGB":
         image = image.convert("RGB")
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):

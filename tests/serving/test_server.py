@@ -101,3 +101,31 @@ def test_paths_outside_the_allowed_roots_are_refused(server: str, trained_projec
         assert "outside the allowed roots" in response.json()["message"], path
     assert np.isfinite(_post(server, "image_b64", [_b64(image_bytes())]).json()["predictions"][0]
                        ["topk"][0]["probability"])
+
+
+def test_unreadable_paths_get_a_clear_400(server: str, trained_project: Path):
+    loop = trained_project / "data" / "loop.jpg"
+    loop.symlink_to(loop)  # resolves to itself
+    cases = {str(loop): "cannot be read",
+             "data/a\x00b.jpg": "NUL byte",
+             "data/" + "x" * 5000 + ".jpg": "more than the 4096",
+             "data/" + "y" * 300 + ".jpg": "cannot be read: File name too long"}
+    for path, problem in cases.items():
+        response = _post(server, "image_path", [path])
+        assert response.status_code == 400, (path[:40], response.text[:300])
+        assert "row 0: " in response.json()["message"] and problem in response.json()["message"]
+
+
+def test_a_row_with_both_inputs_and_a_tiny_image_are_refused(server: str, trained_project: Path):
+    image = _sample_image(trained_project)
+    body = {"dataframe_split": {"columns": ["image_path", "image_b64"],
+                                "data": [[str(image), _b64(image.read_bytes())],
+                                         [str(image), None]]}}
+    response = requests.post(f"{server}/invocations", json=body, timeout=30)
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "row 0: both image_path and image_b64 are set; send one")
+    tiny = _post(server, "image_b64", [_b64(image_bytes(size=1, fmt="PNG"))])
+    assert tiny.status_code == 400 and "1x1 pixels: too small to classify" in tiny.text
+    small_enough = _post(server, "image_b64", [_b64(image_bytes(size=16, fmt="PNG"))])
+    assert small_enough.status_code == 200

@@ -63,6 +63,8 @@ class OnnxClassifier:
         for row, record in enumerate(frame.to_dict("records")):
             path, b64 = record.get("image_path"), record.get("image_b64")
             try:
+                if isinstance(b64, str) and b64 and isinstance(path, str) and path:
+                    raise ImageInputError("both image_path and image_b64 are set; send one")
                 if isinstance(b64, str) and b64:
                     images.append(read_b64(b64))
                 elif isinstance(path, str) and path:

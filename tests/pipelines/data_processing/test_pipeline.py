@@ -54,3 +54,23 @@ def test_unreachable_source_fails_with_advice(project: Path, tmp_path: Path):
     with pytest.raises(DatasetError, match="no such file.*--env sample"):
         run_session(project, pipeline="data_processing",
                     params={"data.archive_url": str(tmp_path / "missing.zip")})
+
+
+def test_pipeline_on_an_in_memory_catalog(image_tree: Path):
+    from kedro.io import DataCatalog
+    from kedro.runner import SequentialRunner
+
+    from eurosat_kedro.pipelines.data_processing import create_pipeline
+
+    catalog = DataCatalog()
+    catalog["raw_images"] = image_tree.parent
+    catalog["params:data.classes"] = CLASSES
+    catalog["params:data.split.fractions"] = {"train": 0.5, "val": 0.25, "test": 0.25}
+    catalog["params:data.split.seed"] = 0
+    outputs = SequentialRunner().run(create_pipeline(), catalog)
+    report = outputs["data_report"].load()
+    assert sum(report["split_sizes"].values()) == 60 and report["bad_files"] == []
+    assert report["splits"]["train"] == dict.fromkeys(CLASSES, 3)  # half of each class
+    sizes = {split: len(outputs[f"{split}_arrays"].load()["labels"])
+             for split in ("train", "val", "test")}
+    assert sizes == report["split_sizes"] and sum(sizes.values()) == 60

@@ -1,0 +1,58 @@
+"""The array, torch-model and ONNX datasets: round trip, missing file, describe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from kedro.io import DatasetError
+
+from eurosat_kedro.datasets import ArrayBundleDataset, OnnxModelDataset, TorchModelDataset
+
+
+def _tiny_onnx() -> onnx.ModelProto:
+    node = onnx.helper.make_node("Relu", ["x"], ["y"])
+    graph = onnx.helper.make_graph(
+        [node], "tiny", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    model = onnx.helper.make_model(graph)
+    onnx.helper.set_model_props(model, {"classes": "A,B"})
+    return model
+
+
+@pytest.mark.parametrize(("dataset_type", "name", "data"), [
+    (ArrayBundleDataset, "a.npz", {"images": np.arange(24, dtype=np.uint8).reshape(2, 2, 2, 3),
+                                   "labels": np.array([3, 1]), "paths": np.array(["a", "b"])}),
+    (TorchModelDataset, "m.pt", {"state_dict": {"w": torch.ones(2, 3)}, "spec": {"name": "x"},
+                                 "classes": ["A", "B"]}),
+    (OnnxModelDataset, "m.onnx", _tiny_onnx()),
+])
+def test_round_trip_missing_file_and_describe(tmp_path: Path, dataset_type, name, data):
+    path = tmp_path / "sub" / name
+    dataset = dataset_type(filepath=str(path))
+    assert not dataset.exists()
+    with pytest.raises(DatasetError, match=f"{path} does not exist: run"):
+        dataset.load()
+    dataset.save(data)
+    assert dataset.exists() and not list(path.parent.glob("*.tmp*"))  # written atomically
+    loaded = dataset.load()
+    if isinstance(data, onnx.ModelProto):
+        assert loaded.SerializeToString() == data.SerializeToString()
+    elif dataset_type is TorchModelDataset:
+        assert torch.equal(loaded["state_dict"]["w"], data["state_dict"]["w"])
+        assert loaded["classes"] == data["classes"]
+    else:
+        assert loaded.keys() == data.keys()
+        for key in data:
+            np.testing.assert_array_equal(loaded[key], data[key])
+    assert dataset._describe() == {"filepath": str(path)}
+
+
+def test_torch_model_file_is_loaded_without_running_code(tmp_path: Path):
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {}, "hook": print}, path)  # a pickled callable
+    with pytest.raises(DatasetError, match="Weights only load failed"):
+        TorchModelDataset(filepath=str(path)).load()
