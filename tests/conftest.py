@@ -110,22 +110,30 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run_session(project_root: Path, env: str | None = None, pipeline: str | None = None,
-                params: dict | None = None) -> dict:
-    """Run the project in-process through a KedroSession, as `kedro run` does."""
-    import mlflow
+def run_session(project_root: Path, env: str | None = None,
+                pipeline: str | list[str] | None = None, params: dict | None = None) -> dict:
+    """Run the project in-process through a KedroSession, as `kedro run` does (a list of
+    pipelines as `kedro run --pipelines a,b`)."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    while mlflow.active_run():  # each `kedro run` is a new process; in one process, end the last
-        mlflow.end_run()
     os.environ.pop("MLFLOW_RUN_ID", None)
     bootstrap_project(project_root)
     # as `kedro run --params "a.b=1"` does: dotted keys become nested ones
     nested = OmegaConf.to_container(OmegaConf.from_dotlist(
         [f"{key}={value}" for key, value in (params or {}).items()]))
     with KedroSession.create(project_path=project_root, env=env, runtime_params=nested) as session:
-        return session.run(pipeline_names=[pipeline] if pipeline else None)
+        names = [pipeline] if isinstance(pipeline, str) else pipeline
+        return session.run(pipeline_names=names or None)
+
+
+def copy_trained_data(trained: Path, root: Path) -> Path:
+    """A new project copy at ``root`` holding ``trained``'s sample data (processed arrays,
+    models and reports) but not its MLflow store."""
+    copy_project(root)
+    shutil.rmtree(root / "data" / "sample")
+    shutil.copytree(trained / "data" / "sample", root / "data" / "sample", symlinks=True)
+    return root
 
 
 def free_registered_port(seed: int = 0) -> int:

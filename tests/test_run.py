@@ -32,6 +32,16 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path)
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("loss_curves", "val_acc", "confusion_matrix",
                                                   "misclassified")}
-    model_files = {a.path for a in client.list_artifacts(run.info.run_id, "mlflow_model")}
-    assert "mlflow_model/MLmodel" in model_files
-    assert (project / "data" / "sample" / "06_models" / "model.onnx").is_file()
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.pt"}
+    # the served model is a logged MLflow model of this run, registered as the first champion
+    (logged,) = client.search_logged_models([experiment.experiment_id])
+    assert logged.name == "mlflow_model" and logged.source_run_id == run.info.run_id
+    linked = {m.key: m.value for m in logged.metrics}  # the model view shows its test metrics
+    assert linked["test.accuracy"] == linked["served.test_accuracy"] == metrics["accuracy"]
+    champion = client.get_model_version_by_alias("eurosat-landuse", "champion")
+    assert str(champion.version) == "1" and champion.run_id == run.info.run_id
+    assert champion.tags["test_accuracy"] == f"{metrics['accuracy']:.6f}"
+    assert champion.tags["model_name"] == "simple_cnn" and champion.tags["precision"] == "fp32"
+    assert len(champion.tags["data_fingerprint"]) == 64 and champion.tags["git_commit"]
+    registry = json.loads((reporting / "registry.json").read_text())
+    assert registry["alias"] == "champion" and registry["reason"].startswith("first version")

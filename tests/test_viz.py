@@ -34,6 +34,5 @@ def test_kedro_viz_serves_all_pipelines_nodes_and_layers(project: Path):
     # every persisted dataset sits in a layer (MLflow metrics and in-memory data have none)
     no_layer = {n["name"] for name in PIPELINES for n in per_pipeline[name]["nodes"]
                 if n["type"] == "data" and n.get("layer") not in LAYERS}
-    assert no_layer == {"test_metrics", "int8_metrics",
-                        "inference_inputs", "inference_onnx_model", "int8_accuracy_drop",
-                        "serving_onnx_model"}
+    assert no_layer == {"test_metrics", "int8_metrics", "inference_inputs", "int8_accuracy_drop",
+                        "serving_onnx_model", "test_split_fingerprint"}

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from eurosat_kedro.hooks import ProjectPathResolver
+from eurosat_kedro.hooks import CloseMlflowRuns, ProjectPathResolver
 
-HOOKS = (ProjectPathResolver(),)
+HOOKS = (ProjectPathResolver(), CloseMlflowRuns())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

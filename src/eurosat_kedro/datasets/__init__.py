@@ -11,6 +11,7 @@ _WHERE = {
     "TorchModelDataset": "torch_model_dataset",
     "OnnxModelDataset": "onnx_model_dataset",
     "PyfuncModelDataset": "pyfunc_model_dataset",
+    "ServedModelDataset": "served_model_dataset",
 }
 __all__ = sorted(_WHERE)
 

@@ -23,9 +23,11 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
 
     The folder is what ``mlflow models serve -m`` takes. Its requirements are pinned to the
     installed versions of the serving stack only (no torch, no Kedro). The model is saved as
-    code (``serving/pyfunc_entry.py``), not pickled. When an MLflow run is
-    active (kedro-mlflow opens one per ``kedro run``), the folder is logged to it under
-    ``artifact_path``. Load returns ``mlflow.pyfunc.load_model`` of the folder.
+    code (``serving/pyfunc_entry.py``), not pickled. When an MLflow run is active (kedro-mlflow
+    opens one per ``kedro run``), the same model is also logged to it with
+    ``mlflow.pyfunc.log_model`` under the name ``artifact_path``: an MLflow logged model, shown
+    in the run's and the experiment's model views, that the registry can version. Load returns
+    ``mlflow.pyfunc.load_model`` of the folder.
     """
 
     def __init__(self, filepath: str, artifact_path: str = "mlflow_model",
@@ -46,23 +48,24 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
             tmp = Path(tmp)
             onnx.save(data["onnx_model"], str(tmp / "model.onnx"), save_as_external_data=False)
             (tmp / "config.json").write_text(json.dumps(data["config"], indent=2))
+            model = {
+                "python_model": str(package / "serving" / "pyfunc_entry.py"),
+                "artifacts": {"onnx_model": str(tmp / "model.onnx"),
+                              "config": str(tmp / "config.json")},
+                "code_paths": [str(package)],
+                "pip_requirements": [f"{name}=={version(name)}"
+                                     for name in SERVING_REQUIREMENTS],
+                "signature": data.get("signature"),
+                "input_example": data.get("input_example"),
+            }
             staging = tmp / "mlflow_model"
-            mlflow.pyfunc.save_model(
-                path=str(staging),
-                python_model=str(package / "serving" / "pyfunc_entry.py"),
-                artifacts={"onnx_model": str(tmp / "model.onnx"),
-                           "config": str(tmp / "config.json")},
-                code_paths=[str(package)],
-                pip_requirements=[f"{name}=={version(name)}" for name in SERVING_REQUIREMENTS],
-                signature=data.get("signature"),
-                input_example=data.get("input_example"),
-            )
+            mlflow.pyfunc.save_model(path=str(staging), **model)
             if self._filepath.exists():
                 shutil.rmtree(self._filepath)
             self._filepath.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(staging), self._filepath)
-        if mlflow.active_run():
-            mlflow.log_artifacts(str(self._filepath), self._artifact_path)
+            if mlflow.active_run():
+                mlflow.pyfunc.log_model(name=self._artifact_path, **model)
 
     def _exists(self) -> bool:
         return (self._filepath / "MLmodel").is_file()

@@ -16,6 +16,13 @@ from .images import ImageInputError, read_b64, read_path
 from .predict import describe, softmax
 
 
+def onnx_metadata(onnx_model: str | Path | bytes) -> dict[str, str]:
+    """The metadata properties of an ONNX model (file or bytes), read with ONNX Runtime."""
+    source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
+    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
 class RequestError(ValueError):
     """Some rows of a request are unusable; the message names each row and its problem."""
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
 
 EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "lr", "images_per_second")
 
@@ -33,4 +36,9 @@ class MlflowEpochLogger:
         stamp = int(time.time() * 1000)
         metrics = [Metric(f"{self.prefix}.{key}", float(record[key]), stamp, int(record["epoch"]))
                    for key in EPOCH_METRICS]
-        MlflowClient(self.tracking_uri).log_batch(self.run_id, metrics=metrics)
+        try:
+            MlflowClient(self.tracking_uri).log_batch(self.run_id, metrics=metrics)
+        except Exception as error:  # noqa: BLE001 - a busy or unreachable store must not end training
+            logger.warning("Epoch %d metrics did not reach MLflow (%s: %s); training goes on, "
+                           "and the whole history is in training_history.json",
+                           record["epoch"], error.__class__.__name__, error)

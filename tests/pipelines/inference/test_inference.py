@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from kedro.io import DatasetError
 
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from tests.conftest import run_session
@@ -67,12 +68,14 @@ def _probabilities_of(model_path: Path, image: Path, classes: list[str]) -> dict
         "probabilities"][0]
 
 
-def test_int8_precision_predicts_with_the_int8_model(trained_project: Path, monkeypatch):
+def test_model_uri_takes_an_onnx_file_such_as_the_int8_model(trained_project: Path,
+                                                             monkeypatch):
     monkeypatch.chdir(trained_project)
     image = _a_sample_image(trained_project)
     out = trained_project / "data" / "sample"
     run_session(trained_project, env="sample", pipeline="inference",
-                params={"inference.image_path": str(image), "inference.precision": "int8"})
+                params={"inference.image_path": str(image),
+                        "inference.model_uri": str(out / "06_models" / "model_int8.onnx")})
     written = json.loads((out / "07_model_output" / "inference.json").read_text())
     classes = json.loads((out / "02_intermediate" / "classes.json").read_text())
     int8 = _probabilities_of(out / "06_models" / "model_int8.onnx", image, classes)
@@ -81,9 +84,32 @@ def test_int8_precision_predicts_with_the_int8_model(trained_project: Path, monk
     assert written["probabilities"] != pytest.approx(fp32, abs=1e-6)
 
 
-def test_unknown_precision_names_the_choices(trained_project: Path, monkeypatch):
+def test_a_model_uri_that_is_nothing_is_named(trained_project: Path, monkeypatch):
     monkeypatch.chdir(trained_project)
-    with pytest.raises(ValueError, match=r"inference.precision must be one of \['fp32', 'int8'\]"):
+    with pytest.raises(DatasetError, match="inference.model_uri 'no/such/model' is neither"):
         run_session(trained_project, env="sample", pipeline="inference",
                     params={"inference.image_path": str(_a_sample_image(trained_project)),
-                            "inference.precision": "fp16"})
+                            "inference.model_uri": "no/such/model"})
+
+
+def test_model_uri_takes_the_registry_champion(trained_project: Path, monkeypatch):
+    monkeypatch.chdir(trained_project)
+    image = _a_sample_image(trained_project)
+    summary = trained_project / "data" / "sample" / "07_model_output" / "inference.json"
+    run_session(trained_project, env="sample", pipeline="inference",
+                params={"inference.image_path": str(image)})
+    local = json.loads(summary.read_text())
+    run_session(trained_project, env="sample", pipeline="inference",
+                params={"inference.image_path": str(image),
+                        "inference.model_uri": "models:/eurosat-landuse@champion"})
+    champion = json.loads(summary.read_text())
+    assert champion["probabilities"] == pytest.approx(local["probabilities"], abs=1e-6)
+
+
+@pytest.mark.parametrize("uri", ["models:/eurosat-landuse@nope", "models:/no-such-model/1"])
+def test_a_missing_alias_or_model_is_named(trained_project: Path, monkeypatch, uri: str):
+    monkeypatch.chdir(trained_project)
+    with pytest.raises(DatasetError, match=f"inference.model_uri '{uri}' cannot be loaded"):
+        run_session(trained_project, env="sample", pipeline="inference",
+                    params={"inference.image_path": str(_a_sample_image(trained_project)),
+                            "inference.model_uri": uri})

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,6 +13,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from PIL import Image
 
+from eurosat_kedro import registry
 from eurosat_kedro.metrics import headline_scores
 from eurosat_kedro.models import load_trained_model, predict_logits
 from eurosat_kedro.models import quantize as int8
@@ -19,7 +21,6 @@ from eurosat_kedro.models.export import metadata_of, prepare_for_export
 from eurosat_kedro.models.quantize import QuantizationError
 from eurosat_kedro.preprocessing import IMAGE_SIZE
 from eurosat_kedro.serving.classifier import OnnxClassifier
-from eurosat_kedro.serving.precision import model_of_precision
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +122,11 @@ def select_serving_model(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.Mode
                          max_accuracy_drop: float) -> onnx.ModelProto:
     """The ONNX model to serve: fp32, or int8 when it keeps test accuracy within
     ``max_accuracy_drop`` points of fp32."""
-    model = model_of_precision(onnx_model, onnx_model_int8, precision,
-                               "deployment.serve_precision")
+    models = {"fp32": onnx_model, "int8": onnx_model_int8}
+    if precision not in models:
+        raise ValueError(f"deployment.serve_precision must be one of {list(models)}, "
+                         f"got {precision!r}")
+    model = models[precision]
     if precision == "int8" and int8_accuracy_drop > max_accuracy_drop:
         raise QuantizationError(
             f"The int8 model loses {int8_accuracy_drop:.2f} points of test accuracy against "
@@ -156,3 +160,53 @@ def package_mlflow_model(onnx_model: onnx.ModelProto, classes: list[str], test_a
         "signature": signature,
         "input_example": example,
     }
+
+
+def fingerprint_test_split(test_arrays: dict) -> str:
+    """The test split's fingerprint: registry versions compare accuracies only when equal."""
+    return registry.split_fingerprint(test_arrays)
+
+
+def register_model(mlflow_model, serving_onnx_model: onnx.ModelProto, metrics: dict,
+                   int8_report: dict, test_split: str, registry_params: dict) -> dict:
+    """Register the model logged to this MLflow run as a new version of
+    ``deployment.registry.model_name``, tagged for review, and give it the ``champion`` alias
+    when the gate allows (``registry.decide_alias``), else ``challenger``. Returns the report.
+    """
+    import mlflow
+
+    name = registry_params.get("model_name")
+    run = mlflow.active_run()
+    if not name or run is None:
+        why = ("deployment.registry.model_name is not set" if not name
+               else "no MLflow run is active (tracking is disabled for this pipeline)")
+        logger.warning("Not registering the model: %s", why)
+        return {"registered": False, "reason": why}
+    logged = mlflow.last_logged_model()
+    if logged is None or logged.source_run_id != run.info.run_id:
+        raise RuntimeError("The served model was not logged to this MLflow run, so it cannot be "
+                           "registered: run the whole deployment pipeline.")
+    meta = metadata_of(serving_onnx_model)
+    precision = meta.get("precision", "fp32")
+    scores = (metrics if precision == "fp32" else
+              {"accuracy": int8_report["int8_accuracy"], "macro_f1": int8_report["int8_macro_f1"]})
+    mlflow.log_metrics({"served.test_accuracy": scores["accuracy"],
+                        "served.test_macro_f1": scores["macro_f1"]}, model_id=logged.model_id)
+    tags = {"model_name": meta.get("model_name", "unknown"), "precision": precision,
+            "tta": meta.get("tta", "false"), "test_accuracy": f"{scores['accuracy']:.6f}",
+            "test_macro_f1": f"{scores['macro_f1']:.6f}", "data_fingerprint": test_split,
+            "git_commit": registry.git_commit(Path.cwd()), "run_id": run.info.run_id}
+    models = registry.Registry(name)
+    champion = models.champion()
+    version = models.register(logged.model_uri, tags)
+    alias, reason = registry.decide_alias(
+        registry.Candidate(scores["accuracy"], test_split), champion,
+        registry_params.get("promote", "auto"), float(registry_params.get("min_improvement", 0)))
+    models.set_alias(alias, version, reason)
+    mlflow.set_tags({"registry.version": version, "registry.alias": alias,
+                     "registry.reason": reason})
+    message = f"Model registry: {name} version {version} is {alias}: {reason}"
+    (logger.info if alias == "champion" else logger.warning)(message)
+    print(message)
+    return {"registered": True, "registered_model": name, "version": version, "alias": alias,
+            "reason": reason, "model_uri": f"models:/{name}/{version}", "tags": tags}

@@ -6,8 +6,10 @@ from .nodes import (
     check_onnx_parity,
     compare_int8,
     export_onnx,
+    fingerprint_test_split,
     package_mlflow_model,
     quantize_int8,
+    register_model,
     select_serving_model,
 )
 
@@ -36,6 +38,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                  ["serving_onnx_model", "classes", "test_arrays", "params:deployment.topk",
                   "params:deployment.allowed_roots"],
                  "mlflow_model", name="package_mlflow_model"),
+            Node(fingerprint_test_split, "test_arrays", "test_split_fingerprint",
+                 name="fingerprint_test_split"),
+            Node(register_model,
+                 ["mlflow_model", "serving_onnx_model", "metrics", "int8_report",
+                  "test_split_fingerprint", "params:deployment.registry"],
+                 "registry_report", name="register_model"),
         ],
         tags="deployment",
     )

@@ -6,11 +6,9 @@ import json
 import logging
 from pathlib import Path
 
-import onnx
 import pandas as pd
 
 from eurosat_kedro.serving.classifier import OnnxClassifier
-from eurosat_kedro.serving.precision import model_of_precision
 from eurosat_kedro.serving.predict import describe, softmax
 
 logger = logging.getLogger(__name__)
@@ -34,19 +32,14 @@ def list_images(image_path: str | None) -> list[str]:
     raise FileNotFoundError(f"inference.image_path {image_path!r}: no such file or folder")
 
 
-def choose_model(onnx_model: onnx.ModelProto, onnx_model_int8: onnx.ModelProto,
-                 precision: str) -> onnx.ModelProto:
-    """The deployment pipeline's fp32 or int8 ONNX model."""
-    model = model_of_precision(onnx_model, onnx_model_int8, precision, "inference.precision")
-    logger.info("Predicting with the %s ONNX model", precision)
-    return model
-
-
-def predict_images(onnx_model: onnx.ModelProto, classes: list[str], paths: list[str],
-                   topk: int) -> tuple[pd.DataFrame, dict]:
+def predict_images(inference_model: dict, paths: list[str], topk: int
+                   ) -> tuple[pd.DataFrame, dict]:
     """One row per file (a bad file gets an ``error`` and no prediction), and a JSON summary:
     the full prediction for a single image, counts per class for a folder."""
-    classifier = OnnxClassifier(onnx_model.SerializeToString(), classes, topk)
+    classes = inference_model["classes"]
+    logger.info("Predicting with %s (%s)", inference_model["model_uri"],
+                inference_model["precision"])
+    classifier = OnnxClassifier(inference_model["onnx_model"], classes, topk)
     images, errors = classifier.read_rows(pd.DataFrame({"image_path": paths}))
     good_rows = [i for i in range(len(paths)) if i not in errors]
     results = dict(zip(good_rows, describe(softmax(classifier.logits(images)), classes, topk),

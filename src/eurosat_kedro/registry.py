@@ -1,0 +1,106 @@
+"""The MLflow Model Registry side of deployment: a version per run, tagged for review, and
+the champion gate that decides which version serves."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+PROMOTE_CHOICES = ("auto", "always", "never")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the gate compares: a version's served test accuracy and the split it was measured on."""
+
+    accuracy: float
+    data_fingerprint: str
+
+
+def split_fingerprint(test_arrays: dict) -> str:
+    """sha256 over the test split's paths, labels and pixels: equal fingerprints mean the
+    accuracies were measured on the same images."""
+    digest = hashlib.sha256()
+    for key in ("paths", "labels", "images"):
+        values = np.ascontiguousarray(test_arrays[key])
+        digest.update(key.encode())
+        digest.update(str(values.shape).encode())
+        digest.update("\n".join(map(str, values)).encode() if values.dtype.kind == "U"
+                      else values.tobytes())
+    return digest.hexdigest()
+
+
+def decide_alias(new: Candidate, champion: Candidate | None, promote: str,
+                 min_improvement: float) -> tuple[str, str]:
+    """``("champion" | "challenger", why)`` for a new version. ``min_improvement`` is in
+    test-accuracy points; ``auto`` promotes only a strictly better model on the same split."""
+    if promote not in PROMOTE_CHOICES:
+        raise ValueError(f"deployment.registry.promote must be one of {list(PROMOTE_CHOICES)}, "
+                         f"got {promote!r}")
+    if promote == "always":
+        return "champion", "deployment.registry.promote=always"
+    if promote == "never":
+        return "challenger", "deployment.registry.promote=never"
+    if champion is None:
+        return "champion", "first version: there was no champion"
+    if new.data_fingerprint != champion.data_fingerprint:
+        return "challenger", (
+            "measured on a different test split than the champion (data fingerprint "
+            f"{new.data_fingerprint[:12]} vs {champion.data_fingerprint[:12]}), so the "
+            "accuracies are not comparable; promote it with deployment.registry.promote=always")
+    gain = 100 * (new.accuracy - champion.accuracy)
+    if gain > 0 and gain >= min_improvement:
+        return "champion", (f"test accuracy {new.accuracy:.4f} beats the champion's "
+                            f"{champion.accuracy:.4f} by {gain:.2f} points")
+    return "challenger", (
+        f"test accuracy {new.accuracy:.4f} does not beat the champion's {champion.accuracy:.4f} "
+        f"by more than 0 and at least {min_improvement} points (gain {gain:.2f})")
+
+
+def git_commit(folder: Path) -> str:
+    """The commit checked out in ``folder`` (with ``+dirty`` for local changes), or unknown."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=folder, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty.strip() else "")
+
+
+class Registry:
+    """One registered model in the MLflow Model Registry of the current tracking URI."""
+
+    def __init__(self, name: str):
+        from mlflow import MlflowClient
+
+        self.name = name
+        self.client = MlflowClient()
+
+    def champion(self) -> Candidate | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            version = self.client.get_model_version_by_alias(self.name, "champion")
+        except MlflowException:  # no such model, or no champion alias yet
+            return None
+        tags = version.tags
+        return Candidate(float(tags.get("test_accuracy", "nan")), tags.get("data_fingerprint", ""))
+
+    def register(self, model_uri: str, tags: dict[str, str]) -> str:
+        import mlflow
+
+        version = mlflow.register_model(model_uri, self.name, tags=tags)
+        return str(version.version)
+
+    def set_alias(self, alias: str, version: str, reason: str) -> None:
+        self.client.set_registered_model_alias(self.name, alias, version)
+        self.client.set_model_version_tag(self.name, version, "promotion", f"{alias}: {reason}")

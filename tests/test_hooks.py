@@ -1,0 +1,35 @@
+"""Project hooks: the MLflow store a run uses, and runs closed when a pipeline ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from eurosat_kedro.hooks import artifact_location, tracking_uri
+from tests.conftest import run_session
+
+
+def test_the_store_is_the_projects_unless_the_user_sets_one(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri("/p/one") == "sqlite:////p/one/mlflow.db"
+    assert artifact_location("/p/one") == "/p/one/mlruns"
+    # mlflow.set_tracking_uri copies the first project's store into the variable: an echo,
+    # not the user's choice, so a second project in the same process keeps its own store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////p/one/mlflow.db")
+    assert tracking_uri("/p/two") == "sqlite:////p/two/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking_uri("/p/two") == "http://127.0.0.1:5000"
+    assert artifact_location("/p/two") is None  # the server decides (artifact proxying)
+
+
+def test_a_pipeline_leaves_no_mlflow_run_open_but_the_users(trained_project: Path,
+                                                            monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(trained_project)
+    run_session(trained_project, env="sample", pipeline="evaluation")
+    assert mlflow.active_run() is None
+    mlflow.set_tracking_uri(f"sqlite:///{trained_project / 'mlflow.db'}")
+    with mlflow.start_run() as mine:
+        run_session(trained_project, env="sample", pipeline="evaluation")
+        assert mlflow.active_run().info.run_id == mine.info.run_id

@@ -1,0 +1,163 @@
+"""The MLflow model lifecycle with real components: a real `mlflow server` receiving a sample
+run, the champion gate across runs, serving the champion by alias, training curves that reach
+MLflow while training runs, and a clear error for an unreachable server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import requests
+
+from eurosat_kedro.ports import free_port
+from tests.conftest import copy_trained_data, run_session, running_server
+
+MODEL = "eurosat-landuse"
+
+
+def _sample_image(project: Path) -> Path:
+    folder = project / "data" / "sample" / "01_raw" / "extracted" / "EuroSAT_RGB" / "Forest"
+    return sorted(folder.iterdir())[0]
+
+
+@pytest.mark.slow
+def test_runs_against_a_tracking_server_and_the_champion_gate(
+        trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A sample run logs everything to a real `mlflow server` (artifacts proxied) and becomes
+    version 1 = champion; a deliberately worse run becomes version 2 = challenger with the
+    reason; `promote=always` makes its redeployment version 3 = champion."""
+    store = tmp_path / "server"
+    store.mkdir()
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+               f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination",
+               str(store / "artifacts"), "--host", "127.0.0.1", "--port", "{port}",
+               "--workers", "1"]
+    project = copy_trained_data(trained_project, tmp_path / "project")
+    monkeypatch.chdir(project)
+    with running_server(command, store, "/health") as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        run_session(project, env="sample")
+        client = mlflow.MlflowClient(tracking_uri=url)
+        experiment = client.get_experiment_by_name("eurosat-sample")
+        (run,) = client.search_runs([experiment.experiment_id])
+        assert run.data.params["model.name"] == "simple_cnn"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id,
+                                                           "training.val_accuracy")]
+        assert steps == [1, 2, 3, 4, 5, 6]
+        plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+        assert "plots/confusion_matrix.png" in plots
+        assert not (project / "mlflow.db").exists() and not (project / "mlruns").exists()
+        assert any((store / "artifacts").rglob("MLmodel"))  # uploaded through the server
+        first = client.get_model_version_by_alias(MODEL, "champion")
+        assert str(first.version) == "1" and first.run_id == run.info.run_id
+        accuracy = float(first.tags["test_accuracy"])
+
+        # one epoch at a learning rate of almost nothing: a worse model on the same split
+        run_session(project, env="sample", pipeline=["training", "evaluation", "deployment"],
+                    params={"training.epochs": 1, "training.lr": 1e-6})
+        report = json.loads((project / "data" / "sample" / "08_reporting" /
+                             "registry.json").read_text())
+        worse = client.get_model_version(MODEL, "2")
+        assert float(worse.tags["test_accuracy"]) < accuracy
+        assert report["version"] == "2" and report["alias"] == "challenger"
+        assert "does not beat the champion's" in report["reason"]
+        assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+        assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "2"
+        assert worse.tags["promotion"].startswith("challenger: test accuracy")
+        assert worse.tags["data_fingerprint"] == first.tags["data_fingerprint"]
+
+        run_session(project, env="sample", pipeline="deployment",
+                    params={"deployment.registry.promote": "always"})
+        assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "3"
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_for_the_champion_alias(trained_project: Path,
+                                                            monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(trained_project)  # the served model's allowed root is data/ of the cwd
+    uri = f"sqlite:///{trained_project / 'mlflow.db'}"
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
+               f"models:/{MODEL}@champion", "-h", "127.0.0.1", "-p", "{port}",
+               "--env-manager", "local"]
+    with running_server(command, trained_project, "/ping",
+                        env={"MLFLOW_TRACKING_URI": uri, "EUROSAT_ALLOWED_ROOTS": ""}) as url:
+        image = _sample_image(trained_project).relative_to(trained_project)
+        body = {"dataframe_split": {"columns": ["image_path"], "data": [[str(image)]]}}
+        response = requests.post(f"{url}/invocations", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    (prediction,) = response.json()["predictions"]
+    local = mlflow.pyfunc.load_model(
+        str(trained_project / "data" / "sample" / "06_models" / "mlflow_model"))
+    expected = local.predict(pd.DataFrame({"image_path": [str(image)]})).iloc[0]
+    assert prediction["predicted_class"] == expected["predicted_class"]
+    assert prediction["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
+
+
+def _epochs_logged(tracking_uri: str) -> list[int]:
+    try:
+        return _epochs_in(mlflow.MlflowClient(tracking_uri=tracking_uri))
+    except Exception:  # noqa: BLE001 - the training process is still creating the store
+        return []
+
+
+def _epochs_in(client: mlflow.MlflowClient) -> list[int]:
+    experiment = client.get_experiment_by_name("eurosat-sample")
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id])
+    return [m.step for run in runs
+            for m in client.get_metric_history(run.info.run_id, "training.val_loss")]
+
+
+@pytest.mark.slow
+def test_training_curves_reach_mlflow_while_training_runs(trained_project: Path,
+                                                          tmp_path: Path):
+    project = copy_trained_data(trained_project, tmp_path / "project")
+    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    environment.pop("MLFLOW_TRACKING_URI", None)
+    kedro = Path(sys.executable).parent / "kedro"
+    with open(tmp_path / "train.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(kedro), "run", "--env", "sample", "--pipelines", "training", "--params",
+             "training.epochs=500,training.patience=0"],
+            cwd=project, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    try:
+        deadline = time.monotonic() + 180
+        steps: list[int] = []
+        while len(steps) < 2:
+            assert process.poll() is None, (tmp_path / "train.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no epoch metrics reached MLflow in 180 s"
+            time.sleep(1)
+            if (project / "mlflow.db").exists():
+                steps = _epochs_logged(uri)
+        assert process.poll() is None  # still training: the curves are live
+        assert steps[:2] == [1, 2]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def test_an_unreachable_tracking_server_is_named_before_any_work(
+        project: Path, monkeypatch: pytest.MonkeyPatch):
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match=f"tracking server {url} .*cannot be reached"):
+        run_session(project, env="sample")
+    assert time.monotonic() - started < 30
+    assert not (project / "data" / "sample" / "01_raw" / "extracted").exists()
