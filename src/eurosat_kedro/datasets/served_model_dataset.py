@@ -20,12 +20,15 @@ class ServedModelDataset(AbstractDataset[Any, dict]):
     - a local MLflow model folder (what the deployment pipeline writes);
     - an ``.onnx`` file (class names from its metadata), e.g. ``model_int8.onnx``.
 
-    Read-only. A missing model, version or alias is an error naming the URI.
+    Read-only. A missing model, version or alias is an error naming the URI and
+    ``parameter``, the run parameter that chooses it.
     """
 
-    def __init__(self, model_uri: str, metadata: dict[str, Any] | None = None):
+    def __init__(self, model_uri: str, parameter: str = "inference.model_uri",
+                 metadata: dict[str, Any] | None = None):
+        self._parameter = parameter
         if not model_uri:
-            raise DatasetError("inference.model_uri is empty: give an MLflow model URI, a model "
+            raise DatasetError(f"{parameter} is empty: give an MLflow model URI, a model "
                                "folder or an .onnx file")
         self._uri = str(model_uri)
         self.metadata = metadata
@@ -45,7 +48,7 @@ class ServedModelDataset(AbstractDataset[Any, dict]):
             return self._from_folder(local)
         if "://" not in self._uri and ":/" not in self._uri:
             raise DatasetError(
-                f"inference.model_uri {self._uri!r} is neither an existing MLflow model folder, "
+                f"{self._parameter} {self._uri!r} is neither an existing MLflow model folder, "
                 "an .onnx file nor an MLflow URI (models:/<name>@<alias>, runs:/<run>/<path>). "
                 "Run the deployment pipeline, or check the path.")
         import mlflow
@@ -56,7 +59,7 @@ class ServedModelDataset(AbstractDataset[Any, dict]):
                 folder = mlflow.artifacts.download_artifacts(artifact_uri=self._uri, dst_path=tmp)
             except MlflowException as error:
                 raise DatasetError(
-                    f"inference.model_uri {self._uri!r} cannot be loaded from the MLflow store "
+                    f"{self._parameter} {self._uri!r} cannot be loaded from the MLflow store "
                     f"{mlflow.get_tracking_uri()}: {error.message} Check the registered model "
                     "name, version or alias (the MLflow UI's Models page lists them).") from error
             return self._from_folder(Path(folder))
