@@ -25,7 +25,8 @@ from eurosat_kedro.pipelines.data_processing.nodes import (
 
 # the class list of the project's configuration (run from the project root)
 CLASSES = yaml.safe_load(Path("conf/base/parameters_data_processing.yml").read_text())["data"][
-    "classes"]
+    "classes"
+]
 
 
 def main() -> None:

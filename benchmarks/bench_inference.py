@@ -46,7 +46,8 @@ from eurosat_kedro.serving.classifier import OnnxClassifier
 
 # the class list of the project's configuration (run from the project root)
 CLASSES = yaml.safe_load(Path("conf/base/parameters_data_processing.yml").read_text())["data"][
-    "classes"]
+    "classes"
+]
 
 
 def rate(fn, batch: int, seconds: float) -> float:
@@ -99,9 +100,26 @@ def measure_server(model_dir: Path, body: dict, requests_total: int) -> tuple:
 def serve(model_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model_dir), "-h",
-         "127.0.0.1", "-p", str(port), "--env-manager", "local"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--env-manager",
+            "local",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     for _ in range(240):
         try:
             if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).ok:
@@ -123,24 +141,30 @@ def main() -> None:
     images = rng.integers(0, 256, (64, 64, 64, 3), dtype=np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(images[0]).save(buffer, format="JPEG")
-    body = {"dataframe_split": {"columns": ["image_b64"],
-                                "data": [[base64.b64encode(buffer.getvalue()).decode()]]}}
+    body = {
+        "dataframe_split": {
+            "columns": ["image_b64"],
+            "data": [[base64.b64encode(buffer.getvalue()).decode()]],
+        }
+    }
     print(f"CPU, {args.threads} threads, median of {args.rounds} interleaved rounds")
-    print(f"{'model':<12}{'batch':>6}{'torch img/s':>13}{'plain img/s':>13}{'fp32 img/s':>12}"
-          f"{'int8 img/s':>12}{'plain/torch':>13}{'fp32/torch':>12}{'int8/torch':>12}")
+    print(
+        f"{'model':<12}{'batch':>6}{'torch img/s':>13}{'plain img/s':>13}{'fp32 img/s':>12}"
+        f"{'int8 img/s':>12}{'plain/torch':>13}{'fp32/torch':>12}{'int8/torch':>12}"
+    )
     serving_rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("simple_cnn", "resnet18"):
             torch.manual_seed(0)
             model = build_model(ModelSpec(name)).eval()
-            bundle = {"state_dict": model.state_dict(), "spec": {"name": name},
-                      "classes": CLASSES}
+            bundle = {"state_dict": model.state_dict(), "spec": {"name": name}, "classes": CLASSES}
             protos = {"fp32": export_onnx(bundle, 18)}
             protos["int8"] = quantize_int8(protos["fp32"], {"images": images}, len(images))
             protos["plain"] = export_onnx(bundle, 18, full_map_convs_as_matmul=False)
-            sessions = {p: OnnxClassifier(proto.SerializeToString(), CLASSES,
-                                          threads=args.threads).session
-                        for p, proto in protos.items()}
+            sessions = {
+                p: OnnxClassifier(proto.SerializeToString(), CLASSES, threads=args.threads).session
+                for p, proto in protos.items()
+            }
             for batch in (1, 4, 64):
                 x = normalize(images[:batch])
                 xt = torch.from_numpy(x)
@@ -149,22 +173,29 @@ def main() -> None:
                     with torch.inference_mode():
                         m(xt)
 
-                engines = {"torch": eager, **{p: (lambda s=s, x=x: s.run(None, {"image": x}))
-                                              for p, s in sessions.items()}}
+                engines = {
+                    "torch": eager,
+                    **{
+                        p: (lambda s=s, x=x: s.run(None, {"image": x})) for p, s in sessions.items()
+                    },
+                }
                 r = median_rates(engines, batch, args.rounds)
-                print(f"{name:<12}{batch:>6}{r['torch']:>13.1f}{r['plain']:>13.1f}"
-                      f"{r['fp32']:>12.1f}{r['int8']:>12.1f}{r['plain'] / r['torch']:>13.2f}"
-                      f"{r['fp32'] / r['torch']:>12.2f}{r['int8'] / r['torch']:>12.2f}",
-                      flush=True)
+                print(
+                    f"{name:<12}{batch:>6}{r['torch']:>13.1f}{r['plain']:>13.1f}"
+                    f"{r['fp32']:>12.1f}{r['int8']:>12.1f}{r['plain'] / r['torch']:>13.2f}"
+                    f"{r['fp32'] / r['torch']:>12.2f}{r['int8'] / r['torch']:>12.2f}",
+                    flush=True,
+                )
             for precision in ("fp32", "int8"):
                 proto = protos[precision]
                 model_dir = Path(tmp) / f"{name}_{precision}"
-                PyfuncModelDataset(str(model_dir)).save(package_mlflow_model(
-                    proto, CLASSES, {"images": images}, 3, ["data"]))
-                serving_rows.append((f"{name} {precision}",
-                                     *measure_server(model_dir, body, args.requests)))
-    print(f"\n{'served model':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s (4 clients)':>19}"
-          f"{'errors':>8}")
+                PyfuncModelDataset(str(model_dir)).save(
+                    package_mlflow_model(proto, CLASSES, {"images": images}, 3, ["data"])
+                )
+                serving_rows.append(
+                    (f"{name} {precision}", *measure_server(model_dir, body, args.requests))
+                )
+    print(f"\n{'served model':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s (4 clients)':>19}{'errors':>8}")
     for label, p50, p99, throughput, errors in serving_rows:
         print(f"{label:<18}{p50:>8.1f}{p99:>8.1f}{throughput:>19.1f}{errors:>8d}")
 

@@ -54,13 +54,17 @@ def main() -> None:
     cache = Path("data/05_model_input/train.npz")
     if cache.is_file():
         with np.load(cache) as bundle:
-            data = {"images": bundle["images"][: args.images],
-                    "labels": bundle["labels"][: args.images]}
+            data = {
+                "images": bundle["images"][: args.images],
+                "labels": bundle["labels"][: args.images],
+            }
         source = f"{len(data['images'])} real images from {cache}"
     else:
         rng = np.random.default_rng(0)
-        data = {"images": rng.integers(0, 256, (args.images, 64, 64, 3), dtype=np.uint8),
-                "labels": rng.integers(0, 10, args.images)}
+        data = {
+            "images": rng.integers(0, 256, (args.images, 64, 64, 3), dtype=np.uint8),
+            "labels": rng.integers(0, 10, args.images),
+        }
         source = f"{args.images} random images"
     steps = args.images // args.batch
     print(f"CPU, {args.threads} threads, batch {args.batch}, {source}")

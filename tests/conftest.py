@@ -25,15 +25,30 @@ from eurosat_kedro.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ZIP = PROJECT_ROOT / "data" / "sample" / "EuroSAT_RGB_sample.zip"
-CLASSES = ["AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
-           "PermanentCrop", "Residential", "River", "SeaLake"]
+CLASSES = [
+    "AnnualCrop",
+    "Forest",
+    "HerbaceousVegetation",
+    "Highway",
+    "Industrial",
+    "Pasture",
+    "PermanentCrop",
+    "Residential",
+    "River",
+    "SeaLake",
+]
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
-def image_bytes(color: tuple[int, int, int] = (10, 120, 30), size: int = 64, mode: str = "RGB",
-                fmt: str = "JPEG", seed: int = 0) -> bytes:
+def image_bytes(
+    color: tuple[int, int, int] = (10, 120, 30),
+    size: int = 64,
+    mode: str = "RGB",
+    fmt: str = "JPEG",
+    seed: int = 0,
+) -> bytes:
     """A small noisy image encoded in memory."""
     rng = np.random.default_rng(seed)
     pixels = np.clip(np.array(color) + rng.integers(-20, 20, (size, size, 3)), 0, 255)
@@ -78,8 +93,9 @@ def copy_project(root: Path) -> Path:
     """Copy conf, src and the committed sample into ``root``."""
     root.mkdir(parents=True)
     for name in ("conf", "src"):
-        shutil.copytree(PROJECT_ROOT / name, root / name,
-                        ignore=shutil.ignore_patterns("__pycache__", "local"))
+        shutil.copytree(
+            PROJECT_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "local")
+        )
     (root / "conf" / "local").mkdir(exist_ok=True)
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT_ROOT / name, root / name)
@@ -110,8 +126,12 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run_session(project_root: Path, env: str | None = None,
-                pipeline: str | list[str] | None = None, params: dict | None = None) -> dict:
+def run_session(
+    project_root: Path,
+    env: str | None = None,
+    pipeline: str | list[str] | None = None,
+    params: dict | None = None,
+) -> dict:
     """Run the project in-process through a KedroSession, as `kedro run` does (a list of
     pipelines as `kedro run --pipelines a,b`)."""
     from kedro.framework.session import KedroSession
@@ -120,8 +140,9 @@ def run_session(project_root: Path, env: str | None = None,
     os.environ.pop("MLFLOW_RUN_ID", None)
     bootstrap_project(project_root)
     # as `kedro run --params "a.b=1"` does: dotted keys become nested ones
-    nested = OmegaConf.to_container(OmegaConf.from_dotlist(
-        [f"{key}={value}" for key, value in (params or {}).items()]))
+    nested = OmegaConf.to_container(
+        OmegaConf.from_dotlist([f"{key}={value}" for key, value in (params or {}).items()])
+    )
     with KedroSession.create(project_path=project_root, env=env, runtime_params=nested) as session:
         names = [pipeline] if isinstance(pipeline, str) else pipeline
         return session.run(pipeline_names=names or None)
@@ -151,9 +172,14 @@ def free_registered_port(seed: int = 0) -> int:
 
 
 @contextmanager
-def running_server(command: list[str], cwd: Path, ready_path: str,
-                   env: dict[str, str] | None = None, timeout: float = 120,
-                   port: int | None = None) -> Iterator[str]:
+def running_server(
+    command: list[str],
+    cwd: Path,
+    ready_path: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    port: int | None = None,
+) -> Iterator[str]:
     """Start ``command`` (which gets ``{port}`` filled in) on ``port`` (default: a free
     127.0.0.1 port), wait until ``ready_path`` answers, yield the base URL, then stop the
     process group by its PID.
@@ -161,13 +187,21 @@ def running_server(command: list[str], cwd: Path, ready_path: str,
     The venv's bin folder is put first on PATH, as an activated venv would be.
     """
     port = port or free_port()
-    environment = {**os.environ, **(env or {}),
-                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    environment = {
+        **os.environ,
+        **(env or {}),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     log = cwd / f"server-{port}.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [part.format(port=port) for part in command], cwd=cwd, env=environment,
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            [part.format(port=port) for part in command],
+            cwd=cwd,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -178,7 +212,8 @@ def running_server(command: list[str], cwd: Path, ready_path: str,
             except requests.RequestException:
                 pass
             assert process.poll() is None, (
-                f"{command[:3]} exited before serving:\n{log.read_text()[-3000:]}")
+                f"{command[:3]} exited before serving:\n{log.read_text()[-3000:]}"
+            )
             assert time.monotonic() < deadline, f"{command[:3]} did not start in {timeout} s"
             time.sleep(0.5)
         yield url

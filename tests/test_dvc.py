@@ -15,12 +15,12 @@ from tests.conftest import CLASSES
 
 
 def _dvc(cwd: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=cwd, check=True, capture_output=True, text=True
+    )
 
 
-def test_dvc_add_push_delete_pull_gives_the_same_index(tmp_path: Path, tiny_zip: Path,
-                                                       monkeypatch):
+def test_dvc_add_push_delete_pull_gives_the_same_index(tmp_path: Path, tiny_zip: Path, monkeypatch):
     repo = tmp_path / "repo"
     raw = repo / "data" / "01_raw" / "EuroSAT_RGB.zip"
     raw.parent.mkdir(parents=True)
@@ -36,8 +36,12 @@ def test_dvc_add_push_delete_pull_gives_the_same_index(tmp_path: Path, tiny_zip:
     raw.unlink()
     shutil.rmtree(repo / ".dvc" / "cache")
     # the URL cannot be reached: the bytes can only come from the DVC remote
-    dataset = DownloadedArchiveDataset(filepath=str(tmp_path / "b"), archive_path=str(raw),
-                                       url=str(tmp_path / "not-there.zip"), retries=1)
+    dataset = DownloadedArchiveDataset(
+        filepath=str(tmp_path / "b"),
+        archive_path=str(raw),
+        url=str(tmp_path / "not-there.zip"),
+        retries=1,
+    )
     after = index_images(find_image_root(dataset.load(), CLASSES), CLASSES)[0]
     assert raw.read_bytes() == tiny_zip.read_bytes()
     assert after.equals(before)

@@ -24,8 +24,9 @@ def test_the_store_is_the_projects_unless_the_user_sets_one(monkeypatch: pytest.
     assert artifact_location("/p/two") is None  # the server decides (artifact proxying)
 
 
-def test_a_pipeline_leaves_no_mlflow_run_open_but_the_users(trained_project: Path,
-                                                            monkeypatch: pytest.MonkeyPatch):
+def test_a_pipeline_leaves_no_mlflow_run_open_but_the_users(
+    trained_project: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.chdir(trained_project)
     run_session(trained_project, env="sample", pipeline="evaluation")
     assert mlflow.active_run() is None

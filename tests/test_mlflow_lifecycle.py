@@ -30,16 +30,29 @@ def _sample_image(project: Path) -> Path:
 
 @pytest.mark.slow
 def test_runs_against_a_tracking_server_and_the_champion_gate(
-        trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """A sample run logs everything to a real `mlflow server` (artifacts proxied) and becomes
     version 1 = champion; a deliberately worse run becomes version 2 = challenger with the
     reason; `promote=always` makes its redeployment version 3 = champion."""
     store = tmp_path / "server"
     store.mkdir()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-               f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination",
-               str(store / "artifacts"), "--host", "127.0.0.1", "--port", "{port}",
-               "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{store / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(store / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        "1",
+    ]
     project = copy_trained_data(trained_project, tmp_path / "project")
     monkeypatch.chdir(project)
     with running_server(command, store, "/health") as url:
@@ -49,8 +62,9 @@ def test_runs_against_a_tracking_server_and_the_champion_gate(
         experiment = client.get_experiment_by_name("eurosat-sample")
         (run,) = client.search_runs([experiment.experiment_id])
         assert run.data.params["model.name"] == "simple_cnn"
-        steps = [m.step for m in client.get_metric_history(run.info.run_id,
-                                                           "training.val_accuracy")]
+        steps = [
+            m.step for m in client.get_metric_history(run.info.run_id, "training.val_accuracy")
+        ]
         assert steps == [1, 2, 3, 4, 5, 6]
         plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
         assert "plots/confusion_matrix.png" in plots
@@ -61,10 +75,15 @@ def test_runs_against_a_tracking_server_and_the_champion_gate(
         accuracy = float(first.tags["test_accuracy"])
 
         # one epoch at a learning rate of almost nothing: a worse model on the same split
-        run_session(project, env="sample", pipeline=["training", "evaluation", "deployment"],
-                    params={"training.epochs": 1, "training.lr": 1e-6})
-        report = json.loads((project / "data" / "sample" / "08_reporting" /
-                             "registry.json").read_text())
+        run_session(
+            project,
+            env="sample",
+            pipeline=["training", "evaluation", "deployment"],
+            params={"training.epochs": 1, "training.lr": 1e-6},
+        )
+        report = json.loads(
+            (project / "data" / "sample" / "08_reporting" / "registry.json").read_text()
+        )
         worse = client.get_model_version(MODEL, "2")
         assert float(worse.tags["test_accuracy"]) < accuracy
         assert report["version"] == "2" and report["alias"] == "challenger"
@@ -74,28 +93,50 @@ def test_runs_against_a_tracking_server_and_the_champion_gate(
         assert worse.tags["promotion"].startswith("challenger: test accuracy")
         assert worse.tags["data_fingerprint"] == first.tags["data_fingerprint"]
 
-        run_session(project, env="sample", pipeline="deployment",
-                    params={"deployment.registry.promote": "always"})
+        run_session(
+            project,
+            env="sample",
+            pipeline="deployment",
+            params={"deployment.registry.promote": "always"},
+        )
         assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "3"
 
 
 @pytest.mark.slow
-def test_mlflow_models_serve_answers_for_the_champion_alias(trained_project: Path,
-                                                            monkeypatch: pytest.MonkeyPatch):
+def test_mlflow_models_serve_answers_for_the_champion_alias(
+    trained_project: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.chdir(trained_project)  # the served model's allowed root is data/ of the cwd
     uri = f"sqlite:///{trained_project / 'mlflow.db'}"
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-               f"models:/{MODEL}@champion", "-h", "127.0.0.1", "-p", "{port}",
-               "--env-manager", "local"]
-    with running_server(command, trained_project, "/ping",
-                        env={"MLFLOW_TRACKING_URI": uri, "EUROSAT_ALLOWED_ROOTS": ""}) as url:
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{MODEL}@champion",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "{port}",
+        "--env-manager",
+        "local",
+    ]
+    with running_server(
+        command,
+        trained_project,
+        "/ping",
+        env={"MLFLOW_TRACKING_URI": uri, "EUROSAT_ALLOWED_ROOTS": ""},
+    ) as url:
         image = _sample_image(trained_project).relative_to(trained_project)
         body = {"dataframe_split": {"columns": ["image_path"], "data": [[str(image)]]}}
         response = requests.post(f"{url}/invocations", json=body, timeout=30)
     assert response.status_code == 200, response.text
     (prediction,) = response.json()["predictions"]
     local = mlflow.pyfunc.load_model(
-        str(trained_project / "data" / "sample" / "06_models" / "mlflow_model"))
+        str(trained_project / "data" / "sample" / "06_models" / "mlflow_model")
+    )
     expected = local.predict(pd.DataFrame({"image_path": [str(image)]})).iloc[0]
     assert prediction["predicted_class"] == expected["predicted_class"]
     assert prediction["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
@@ -113,23 +154,37 @@ def _epochs_in(client: mlflow.MlflowClient) -> list[int]:
     if experiment is None:
         return []
     runs = client.search_runs([experiment.experiment_id])
-    return [m.step for run in runs
-            for m in client.get_metric_history(run.info.run_id, "training.val_loss")]
+    return [
+        m.step
+        for run in runs
+        for m in client.get_metric_history(run.info.run_id, "training.val_loss")
+    ]
 
 
 @pytest.mark.slow
-def test_training_curves_reach_mlflow_while_training_runs(trained_project: Path,
-                                                          tmp_path: Path):
+def test_training_curves_reach_mlflow_while_training_runs(trained_project: Path, tmp_path: Path):
     project = copy_trained_data(trained_project, tmp_path / "project")
     environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     environment.pop("MLFLOW_TRACKING_URI", None)
     kedro = Path(sys.executable).parent / "kedro"
     with open(tmp_path / "train.log", "wb") as log:
         process = subprocess.Popen(
-            [str(kedro), "run", "--env", "sample", "--pipelines", "training", "--params",
-             "training.epochs=500,training.patience=0"],
-            cwd=project, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                str(kedro),
+                "run",
+                "--env",
+                "sample",
+                "--pipelines",
+                "training",
+                "--params",
+                "training.epochs=500,training.patience=0",
+            ],
+            cwd=project,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     uri = f"sqlite:///{project / 'mlflow.db'}"
     try:
         deadline = time.monotonic() + 180
@@ -153,7 +208,8 @@ def test_training_curves_reach_mlflow_while_training_runs(trained_project: Path,
 
 
 def test_an_unreachable_tracking_server_is_named_before_any_work(
-        project: Path, monkeypatch: pytest.MonkeyPatch):
+    project: Path, monkeypatch: pytest.MonkeyPatch
+):
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     started = time.monotonic()

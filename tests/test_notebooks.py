@@ -23,10 +23,13 @@ def test_notebook_runs_top_to_bottom(trained_project: Path, name: str, monkeypat
     monkeypatch.setenv("KEDRO_ENV", "sample")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     # `kedro jupyter lab` starts kernels in the project root; so does this test
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(trained_project)}}).execute()
-    text = "\n".join(str(o.get("text", "")) for c in notebook.cells
-                     for o in c.get("outputs", []))
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(trained_project)}},
+    ).execute()
+    text = "\n".join(str(o.get("text", "")) for c in notebook.cells for o in c.get("outputs", []))
     if name == "02_results.ipynb":
         assert "test accuracy" in text and "predicted:" in text
     else:

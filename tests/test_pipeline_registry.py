@@ -11,7 +11,8 @@ from kedro.framework.startup import bootstrap_project
 def test_node_names_equal_their_function_names(project: Path):
     bootstrap_project(project)
     assert {"data_processing", "training", "evaluation", "deployment", "inference"} <= set(
-        pipelines)
+        pipelines
+    )
     for name, pipeline in pipelines.items():
         for node in pipeline.nodes:
             assert node.name == node.func.__name__, (name, node.name)

@@ -19,8 +19,7 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path)
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("eurosat-sample")
-    (run,) = client.search_runs([experiment.experiment_id],
-                                "tags.mlflow.runName = '__default__'")
+    (run,) = client.search_runs([experiment.experiment_id], "tags.mlflow.runName = '__default__'")
     assert run.data.params["training.epochs"] == "6"
     assert run.data.params["model.name"] == "simple_cnn"
     history = client.get_metric_history(run.info.run_id, "training.val_accuracy")
@@ -30,8 +29,9 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path)
     assert run.data.metrics["onnx.fp32_accuracy"] == metrics["accuracy"]  # ONNX = evaluation
     assert run.data.metrics["onnx.int8_accuracy"] == int8["int8_accuracy"]
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert plots == {f"plots/{n}.png" for n in ("loss_curves", "val_acc", "confusion_matrix",
-                                                  "misclassified")}
+    assert plots == {
+        f"plots/{n}.png" for n in ("loss_curves", "val_acc", "confusion_matrix", "misclassified")
+    }
     assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.pt"}
     # the served model is a logged MLflow model of this run, registered as the first champion
     (logged,) = client.search_logged_models([experiment.experiment_id])

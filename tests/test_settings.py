@@ -16,11 +16,14 @@ def _parameters(env: str) -> dict:
     return OmegaConfigLoader(str(CONF), env=env, **CONFIG_LOADER_ARGS)["parameters"]
 
 
-@pytest.mark.parametrize(("env", "model", "epochs", "weight_decay"), [
-    ("local", "simple_cnn", 18, 0.0005),
-    ("sample", "simple_cnn", 6, 0.0005),
-    ("resnet18", "resnet18", 36, 0.05),
-])
+@pytest.mark.parametrize(
+    ("env", "model", "epochs", "weight_decay"),
+    [
+        ("local", "simple_cnn", 18, 0.0005),
+        ("sample", "simple_cnn", 6, 0.0005),
+        ("resnet18", "resnet18", 36, 0.05),
+    ],
+)
 def test_environments_override_only_their_keys(env, model, epochs, weight_decay):
     base = _parameters("local")
     parameters = _parameters(env)

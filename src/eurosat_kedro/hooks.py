@@ -28,8 +28,11 @@ def tracking_uri(project_root: str) -> str:
 def artifact_location(project_root: str) -> str | None:
     """Where new experiments keep artifacts: ``<project>/mlruns`` beside a local store; the
     server's choice (artifact proxying) for a tracking server."""
-    return None if tracking_uri(project_root).startswith(("http://", "https://")) \
+    return (
+        None
+        if tracking_uri(project_root).startswith(("http://", "https://"))
         else f"{project_root}/mlruns"
+    )
 
 
 class ProjectPathResolver:
@@ -46,10 +49,12 @@ class ProjectPathResolver:
     def after_context_created(self, context) -> None:
         root = Path(context.project_path).resolve().as_posix()
         OmegaConf.register_new_resolver("project_path", lambda: root, replace=True)
-        OmegaConf.register_new_resolver("mlflow_tracking_uri", lambda: tracking_uri(root),
-                                        replace=True)
-        OmegaConf.register_new_resolver("mlflow_artifact_location",
-                                        lambda: artifact_location(root), replace=True)
+        OmegaConf.register_new_resolver(
+            "mlflow_tracking_uri", lambda: tracking_uri(root), replace=True
+        )
+        OmegaConf.register_new_resolver(
+            "mlflow_artifact_location", lambda: artifact_location(root), replace=True
+        )
         check_tracking_server(tracking_uri(root))  # before kedro-mlflow contacts it
 
 

@@ -11,6 +11,7 @@ def headline_scores(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) ->
     labels = list(range(num_classes))
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
     }

@@ -26,14 +26,24 @@ def confusion_matrix_figure(matrix: np.ndarray, classes: list[str]):
     from sklearn.metrics import ConfusionMatrixDisplay
 
     totals = matrix.sum(axis=1, keepdims=True)
-    normalised = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float),
-                           where=totals > 0)
+    normalised = np.divide(
+        matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0
+    )
     fig, ax = plt.subplots(figsize=(8, 7))
     display = ConfusionMatrixDisplay(normalised, display_labels=classes)
-    display.plot(ax=ax, cmap="Blues", values_format=".2f", xticks_rotation=45,
-                 im_kw={"vmin": 0, "vmax": 1}, text_kw={"fontsize": 7})
-    ax.set(xlabel="predicted class", ylabel="true class",
-           title="Confusion matrix (test split, normalised by true class)")
+    display.plot(
+        ax=ax,
+        cmap="Blues",
+        values_format=".2f",
+        xticks_rotation=45,
+        im_kw={"vmin": 0, "vmax": 1},
+        text_kw={"fontsize": 7},
+    )
+    ax.set(
+        xlabel="predicted class",
+        ylabel="true class",
+        title="Confusion matrix (test split, normalised by true class)",
+    )
     fig.tight_layout()
     return fig
 

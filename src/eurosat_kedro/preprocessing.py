@@ -40,12 +40,16 @@ def to_rgb_tile(image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
     width, height = image.size
     if width * height > max_pixels:
-        raise ValueError(f"image is {width}x{height} pixels, more than the {max_pixels} allowed "
-                         "(possible decompression bomb)")
+        raise ValueError(
+            f"image is {width}x{height} pixels, more than the {max_pixels} allowed "
+            "(possible decompression bomb)"
+        )
     if min(width, height) < MIN_SIDE:
-        raise ValueError(f"image is {width}x{height} pixels: too small to classify (the model "
-                         f"sees {IMAGE_SIZE}x{IMAGE_SIZE} tiles; at least {MIN_SIDE} pixels a "
-                         "side are accepted)")
+        raise ValueError(
+            f"image is {width}x{height} pixels: too small to classify (the model "
+            f"sees {IMAGE_SIZE}x{IMAGE_SIZE} tiles; at least {MIN_SIDE} pixels a "
+            "side are accepted)"
+        )
     if image.mode != "RGB":
         image = image.convert("RGB")
     if image.size != (IMAGE_SIZE, IMAGE_SIZE):

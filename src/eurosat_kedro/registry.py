@@ -32,18 +32,21 @@ def split_fingerprint(test_arrays: dict) -> str:
         values = np.ascontiguousarray(test_arrays[key])
         digest.update(key.encode())
         digest.update(str(values.shape).encode())
-        digest.update("\n".join(map(str, values)).encode() if values.dtype.kind == "U"
-                      else values.tobytes())
+        digest.update(
+            "\n".join(map(str, values)).encode() if values.dtype.kind == "U" else values.tobytes()
+        )
     return digest.hexdigest()
 
 
-def decide_alias(new: Candidate, champion: Candidate | None, promote: str,
-                 min_improvement: float) -> tuple[str, str]:
+def decide_alias(
+    new: Candidate, champion: Candidate | None, promote: str, min_improvement: float
+) -> tuple[str, str]:
     """``("champion" | "challenger", why)`` for a new version. ``min_improvement`` is in
     test-accuracy points; ``auto`` promotes only a strictly better model on the same split."""
     if promote not in PROMOTE_CHOICES:
-        raise ValueError(f"deployment.registry.promote must be one of {list(PROMOTE_CHOICES)}, "
-                         f"got {promote!r}")
+        raise ValueError(
+            f"deployment.registry.promote must be one of {list(PROMOTE_CHOICES)}, got {promote!r}"
+        )
     if promote == "always":
         return "champion", "deployment.registry.promote=always"
     if promote == "never":
@@ -54,23 +57,38 @@ def decide_alias(new: Candidate, champion: Candidate | None, promote: str,
         return "challenger", (
             "measured on a different test split than the champion (data fingerprint "
             f"{new.data_fingerprint[:12]} vs {champion.data_fingerprint[:12]}), so the "
-            "accuracies are not comparable; promote it with deployment.registry.promote=always")
+            "accuracies are not comparable; promote it with deployment.registry.promote=always"
+        )
     gain = 100 * (new.accuracy - champion.accuracy)
     if gain > 0 and gain >= min_improvement:
-        return "champion", (f"test accuracy {new.accuracy:.4f} beats the champion's "
-                            f"{champion.accuracy:.4f} by {gain:.2f} points")
+        return "champion", (
+            f"test accuracy {new.accuracy:.4f} beats the champion's "
+            f"{champion.accuracy:.4f} by {gain:.2f} points"
+        )
     return "challenger", (
         f"test accuracy {new.accuracy:.4f} does not beat the champion's {champion.accuracy:.4f} "
-        f"by more than 0 and at least {min_improvement} points (gain {gain:.2f})")
+        f"by more than 0 and at least {min_improvement} points (gain {gain:.2f})"
+    )
 
 
 def git_commit(folder: Path) -> str:
     """The commit checked out in ``folder`` (with ``+dirty`` for local changes), or unknown."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=folder, capture_output=True, text=True, timeout=10).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty.strip() else "")

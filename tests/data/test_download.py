@@ -55,8 +55,9 @@ def test_missing_local_file_says_what_to_do(tmp_path: Path):
 def test_unreachable_url_says_what_to_do(tmp_path: Path):
     port = free_port()  # nobody listens there
     with pytest.raises(download.DownloadError, match="after 2 attempts.*data.archive_url"):
-        download.fetch(f"http://127.0.0.1:{port}/EuroSAT_RGB.zip", tmp_path / "a.zip",
-                       retries=2, backoff=0)
+        download.fetch(
+            f"http://127.0.0.1:{port}/EuroSAT_RGB.zip", tmp_path / "a.zip", retries=2, backoff=0
+        )
 
 
 def test_unsupported_scheme_is_refused(tmp_path: Path):
@@ -76,8 +77,9 @@ class _FlakyRangeHandler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Range"):
             start = int(self.headers["Range"].split("=")[1].rstrip("-"))
             self.send_response(206)
-            self.send_header("Content-Range",
-                             f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}")
+            self.send_header(
+                "Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}"
+            )
         else:
             self.send_response(200)
         body = self.payload[start:]

@@ -21,6 +21,7 @@ def test_good_tree_is_indexed_and_decoded(image_tree: Path):
     assert index.loc[0, "path"] == "AnnualCrop/AnnualCrop_1.jpg"
     # each row's pixels are the decoded file's
     from PIL import Image
+
     row = index.iloc[7]
     assert np.array_equal(images[row["image_row"]], np.asarray(Image.open(root / row["path"])))
 
@@ -36,8 +37,9 @@ def test_good_tree_is_indexed_and_decoded(image_tree: Path):
         ("rgba.png", image_bytes(mode="RGBA", fmt="PNG"), "mode RGBA, expected RGB"),
     ],
 )
-def test_bad_file_is_reported_and_kept_out(image_tree: Path, filename: str, content: bytes,
-                                            problem: str):
+def test_bad_file_is_reported_and_kept_out(
+    image_tree: Path, filename: str, content: bytes, problem: str
+):
     (image_tree / "Forest" / filename).write_bytes(content)
     index, images = index_images(image_tree, CLASSES)
     bad = index[~index["valid"]]
@@ -57,8 +59,9 @@ def test_missing_class_folder_names_the_expected_classes(image_tree: Path):
     for path in (image_tree / "Pasture").iterdir():
         path.unlink()
     (image_tree / "Pasture").rmdir()
-    with pytest.raises(DatasetLayoutError,
-                       match="missing class folder.*Pasture.*Expected.*AnnualCrop"):
+    with pytest.raises(
+        DatasetLayoutError, match="missing class folder.*Pasture.*Expected.*AnnualCrop"
+    ):
         find_image_root(image_tree.parent, CLASSES)
 
 

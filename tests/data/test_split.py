@@ -41,8 +41,9 @@ def test_invalid_rows_are_excluded():
     assert split[3] == "excluded" and (split != "excluded").sum() == 19
 
 
-@pytest.mark.parametrize("fractions", [{"train": 0.8, "val": 0.15, "test": 0.15},
-                                       {"train": 0.7, "test": 0.3}])
+@pytest.mark.parametrize(
+    "fractions", [{"train": 0.8, "val": 0.15, "test": 0.15}, {"train": 0.7, "test": 0.3}]
+)
 def test_bad_fractions_are_refused(fractions):
     with pytest.raises(ValueError, match="split fractions"):
         stratified_split(_index({0: 10}), fractions, seed=1)

@@ -12,9 +12,13 @@ from eurosat_kedro.datasets import DownloadedArchiveDataset
 
 
 def _dataset(tmp_path: Path, url: str, sha256: str | None = None) -> DownloadedArchiveDataset:
-    return DownloadedArchiveDataset(filepath=str(tmp_path / "extracted"),
-                                    archive_path=str(tmp_path / "raw" / "archive.zip"),
-                                    url=url, sha256=sha256, retries=1)
+    return DownloadedArchiveDataset(
+        filepath=str(tmp_path / "extracted"),
+        archive_path=str(tmp_path / "raw" / "archive.zip"),
+        url=url,
+        sha256=sha256,
+        retries=1,
+    )
 
 
 def test_load_fetches_verifies_and_extracts_once(tmp_path: Path, tiny_zip: Path):
@@ -31,15 +35,21 @@ def test_load_fetches_verifies_and_extracts_once(tmp_path: Path, tiny_zip: Path)
 
 def test_describe_names_the_source(tmp_path: Path):
     described = _dataset(tmp_path, "file:///x/EuroSAT_RGB.zip", "c" * 64)._describe()
-    assert described == {"filepath": str(tmp_path / "extracted"),
-                         "archive_path": str(tmp_path / "raw" / "archive.zip"),
-                         "url": "file:///x/EuroSAT_RGB.zip", "sha256": "c" * 64}
+    assert described == {
+        "filepath": str(tmp_path / "extracted"),
+        "archive_path": str(tmp_path / "raw" / "archive.zip"),
+        "url": "file:///x/EuroSAT_RGB.zip",
+        "sha256": "c" * 64,
+    }
 
 
-@pytest.mark.parametrize(("url", "sha", "message"), [
-    ("", None, "data.archive_url is empty"),
-    ("/x.zip", "1234", "64 hex digits"),
-])
+@pytest.mark.parametrize(
+    ("url", "sha", "message"),
+    [
+        ("", None, "data.archive_url is empty"),
+        ("/x.zip", "1234", "64 hex digits"),
+    ],
+)
 def test_bad_source_settings_are_refused_before_any_work(tmp_path: Path, url, sha, message):
     with pytest.raises(DatasetError, match=message):
         _dataset(tmp_path, url, sha)

@@ -16,20 +16,36 @@ from eurosat_kedro.datasets import ArrayBundleDataset, OnnxModelDataset, TorchMo
 def _tiny_onnx() -> onnx.ModelProto:
     node = onnx.helper.make_node("Relu", ["x"], ["y"])
     graph = onnx.helper.make_graph(
-        [node], "tiny", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+        [node],
+        "tiny",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     model = onnx.helper.make_model(graph)
     onnx.helper.set_model_props(model, {"classes": "A,B"})
     return model
 
 
-@pytest.mark.parametrize(("dataset_type", "name", "data"), [
-    (ArrayBundleDataset, "a.npz", {"images": np.arange(24, dtype=np.uint8).reshape(2, 2, 2, 3),
-                                   "labels": np.array([3, 1]), "paths": np.array(["a", "b"])}),
-    (TorchModelDataset, "m.pt", {"state_dict": {"w": torch.ones(2, 3)}, "spec": {"name": "x"},
-                                 "classes": ["A", "B"]}),
-    (OnnxModelDataset, "m.onnx", _tiny_onnx()),
-])
+@pytest.mark.parametrize(
+    ("dataset_type", "name", "data"),
+    [
+        (
+            ArrayBundleDataset,
+            "a.npz",
+            {
+                "images": np.arange(24, dtype=np.uint8).reshape(2, 2, 2, 3),
+                "labels": np.array([3, 1]),
+                "paths": np.array(["a", "b"]),
+            },
+        ),
+        (
+            TorchModelDataset,
+            "m.pt",
+            {"state_dict": {"w": torch.ones(2, 3)}, "spec": {"name": "x"}, "classes": ["A", "B"]},
+        ),
+        (OnnxModelDataset, "m.onnx", _tiny_onnx()),
+    ],
+)
 def test_round_trip_missing_file_and_describe(tmp_path: Path, dataset_type, name, data):
     path = tmp_path / "sub" / name
     dataset = dataset_type(filepath=str(path))

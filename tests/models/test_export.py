@@ -30,16 +30,19 @@ def _resnet18_with_trained_like_batch_norms() -> nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize(("conv", "size", "expected"), [
-    (nn.Conv2d(4, 4, 3, padding=1), 2, True),              # resnet18's last stage on 64x64
-    (nn.Conv2d(4, 4, 3, padding=1), 1, True),
-    (nn.Conv2d(4, 4, 1), 1, True),
-    (nn.Conv2d(4, 4, 3, padding=1), 4, False),             # corners do not see each other
-    (nn.Conv2d(4, 4, 3, stride=2, padding=1), 4, False),
-    (nn.Conv2d(4, 4, 3, padding=1, groups=2), 2, False),   # block-sparse, not dense
-    (nn.Conv2d(4, 4, 3, padding=2, dilation=2), 2, False),
-    (nn.Conv2d(4, 4, 3, padding="same"), 2, False),
-])
+@pytest.mark.parametrize(
+    ("conv", "size", "expected"),
+    [
+        (nn.Conv2d(4, 4, 3, padding=1), 2, True),  # resnet18's last stage on 64x64
+        (nn.Conv2d(4, 4, 3, padding=1), 1, True),
+        (nn.Conv2d(4, 4, 1), 1, True),
+        (nn.Conv2d(4, 4, 3, padding=1), 4, False),  # corners do not see each other
+        (nn.Conv2d(4, 4, 3, stride=2, padding=1), 4, False),
+        (nn.Conv2d(4, 4, 3, padding=1, groups=2), 2, False),  # block-sparse, not dense
+        (nn.Conv2d(4, 4, 3, padding=2, dilation=2), 2, False),
+        (nn.Conv2d(4, 4, 3, padding="same"), 2, False),
+    ],
+)
 def test_which_convolutions_see_their_whole_map(conv: nn.Conv2d, size: int, expected: bool):
     assert sees_whole_map(conv, (4, size, size)) is expected
 
@@ -70,7 +73,8 @@ class _DataDependent(nn.Module):
 
 
 def test_a_model_fx_cannot_trace_is_exported_unchanged_with_a_warning(
-        caplog: pytest.LogCaptureFixture):
+    caplog: pytest.LogCaptureFixture,
+):
     model = _DataDependent()
     with caplog.at_level(logging.WARNING):
         assert prepare_for_export(model) == (model, 0)
@@ -80,8 +84,7 @@ def test_a_model_fx_cannot_trace_is_exported_unchanged_with_a_warning(
 @pytest.mark.parametrize("tta", [False, True])
 def test_exported_onnx_has_matmuls_and_matches_torch(tta: bool):
     model = _resnet18_with_trained_like_batch_norms()
-    bundle = {"state_dict": model.state_dict(), "spec": {"name": "resnet18"},
-              "classes": CLASSES}
+    bundle = {"state_dict": model.state_dict(), "spec": {"name": "resnet18"}, "classes": CLASSES}
     rewritten = export_onnx(bundle, 18, tta)
     plain = export_onnx(bundle, 18, tta, full_map_convs_as_matmul=False)
     meta = {p.key: p.value for p in rewritten.metadata_props}
@@ -92,7 +95,8 @@ def test_exported_onnx_has_matmuls_and_matches_torch(tta: bool):
     x = torch.randn(4, 3, 64, 64)
     with torch.inference_mode():
         expected = load_trained_model(bundle, tta)(x).numpy()
-    session = ort.InferenceSession(rewritten.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        rewritten.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     logits = session.run(None, {"image": x.numpy()})[0]
     assert np.abs(logits - expected).max() <= 1e-4

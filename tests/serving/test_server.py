@@ -18,12 +18,25 @@ from tests.conftest import image_bytes, running_server
 
 @pytest.fixture(scope="module")
 def server(trained_project: Path):
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m",
-               "data/sample/06_models/mlflow_model", "-h", "127.0.0.1", "-p", "{port}",
-               "--env-manager", "local"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        "data/sample/06_models/mlflow_model",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "{port}",
+        "--env-manager",
+        "local",
+    ]
     # the default allowed root (data/ of the working directory) applies
-    with running_server(command, trained_project, "/ping",
-                        env={"EUROSAT_ALLOWED_ROOTS": ""}) as url:
+    with running_server(
+        command, trained_project, "/ping", env={"EUROSAT_ALLOWED_ROOTS": ""}
+    ) as url:
         yield url
 
 
@@ -60,14 +73,18 @@ def _bomb() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(("payload", "problem"), [
-    (b"plain text, not an image", "not an image"),
-    (image_bytes()[:200], "cannot decode"),
-    (b"\xff\xd8\xff\xe0" + bytes(100), "not an image"),
-    (_bomb(), "decompression bomb"),
-])
-def test_bad_base64_image_is_a_4xx_naming_the_row(server: str, trained_project: Path,
-                                                  payload: bytes, problem: str):
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        (b"plain text, not an image", "not an image"),
+        (image_bytes()[:200], "cannot decode"),
+        (b"\xff\xd8\xff\xe0" + bytes(100), "not an image"),
+        (_bomb(), "decompression bomb"),
+    ],
+)
+def test_bad_base64_image_is_a_4xx_naming_the_row(
+    server: str, trained_project: Path, payload: bytes, problem: str
+):
     good = _b64(_sample_image(trained_project).read_bytes())
     response = _post(server, "image_b64", [good, _b64(payload)])
     assert 400 <= response.status_code < 500
@@ -88,28 +105,39 @@ def test_missing_file_is_a_4xx(server: str, trained_project: Path):
     assert "no such file" in response.json()["message"]
 
 
-def test_paths_outside_the_allowed_roots_are_refused(server: str, trained_project: Path,
-                                                     tmp_path: Path):
+def test_paths_outside_the_allowed_roots_are_refused(
+    server: str, trained_project: Path, tmp_path: Path
+):
     secret = tmp_path / "secret.jpg"
     secret.write_bytes(image_bytes())
     link = trained_project / "data" / "link_to_secret.jpg"
     link.symlink_to(secret)
-    for path in ["/etc/passwd", str(secret), "data/../../secret.jpg",
-                 f"data/../{'../' * 10}etc/hostname", str(link)]:
+    for path in [
+        "/etc/passwd",
+        str(secret),
+        "data/../../secret.jpg",
+        f"data/../{'../' * 10}etc/hostname",
+        str(link),
+    ]:
         response = _post(server, "image_path", [path])
         assert response.status_code == 400, path
         assert "outside the allowed roots" in response.json()["message"], path
-    assert np.isfinite(_post(server, "image_b64", [_b64(image_bytes())]).json()["predictions"][0]
-                       ["topk"][0]["probability"])
+    assert np.isfinite(
+        _post(server, "image_b64", [_b64(image_bytes())]).json()["predictions"][0]["topk"][0][
+            "probability"
+        ]
+    )
 
 
 def test_unreadable_paths_get_a_clear_400(server: str, trained_project: Path):
     loop = trained_project / "data" / "loop.jpg"
     loop.symlink_to(loop)  # resolves to itself
-    cases = {str(loop): "cannot be read",
-             "data/a\x00b.jpg": "NUL byte",
-             "data/" + "x" * 5000 + ".jpg": "more than the 4096",
-             "data/" + "y" * 300 + ".jpg": "cannot be read: File name too long"}
+    cases = {
+        str(loop): "cannot be read",
+        "data/a\x00b.jpg": "NUL byte",
+        "data/" + "x" * 5000 + ".jpg": "more than the 4096",
+        "data/" + "y" * 300 + ".jpg": "cannot be read: File name too long",
+    }
     for path, problem in cases.items():
         response = _post(server, "image_path", [path])
         assert response.status_code == 400, (path[:40], response.text[:300])
@@ -118,14 +146,18 @@ def test_unreadable_paths_get_a_clear_400(server: str, trained_project: Path):
 
 def test_a_row_with_both_inputs_and_a_tiny_image_are_refused(server: str, trained_project: Path):
     image = _sample_image(trained_project)
-    body = {"dataframe_split": {"columns": ["image_path", "image_b64"],
-                                "data": [[str(image), _b64(image.read_bytes())],
-                                         [str(image), None]]}}
+    body = {
+        "dataframe_split": {
+            "columns": ["image_path", "image_b64"],
+            "data": [[str(image), _b64(image.read_bytes())], [str(image), None]],
+        }
+    }
     response = requests.post(f"{server}/invocations", json=body, timeout=30)
     assert response.status_code == 400
     # MLflow's scoring server prefixes the model's message with the request it failed on
     assert response.json()["message"].endswith(
-        "Error: row 0: both image_path and image_b64 are set; send one")
+        "Error: row 0: both image_path and image_b64 are set; send one"
+    )
     tiny = _post(server, "image_b64", [_b64(image_bytes(size=1, fmt="PNG"))])
     assert tiny.status_code == 400 and "1x1 pixels: too small to classify" in tiny.text
     small_enough = _post(server, "image_b64", [_b64(image_bytes(size=16, fmt="PNG"))])

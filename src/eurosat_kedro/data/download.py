@@ -156,10 +156,18 @@ def fetch(
         offset = part.stat().st_size if part.exists() else 0
         try:
             stream, total, resumed = _open_stream(source, offset, timeout)
-            with stream, open(part, "ab" if resumed else "wb") as out, tqdm(
-                total=total, initial=offset if resumed else 0, unit="B", unit_scale=True,
-                desc=f"fetch {dest.name}", disable=None,
-            ) as bar:
+            with (
+                stream,
+                open(part, "ab" if resumed else "wb") as out,
+                tqdm(
+                    total=total,
+                    initial=offset if resumed else 0,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"fetch {dest.name}",
+                    disable=None,
+                ) as bar,
+            ):
                 while chunk := stream.read(STREAM_CHUNK_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -169,8 +177,9 @@ def fetch(
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
             last_error = error
         if attempt < retries:
-            logger.warning("Fetching %s failed (%s); retry %d/%d", source, last_error,
-                           attempt, retries - 1)
+            logger.warning(
+                "Fetching %s failed (%s); retry %d/%d", source, last_error, attempt, retries - 1
+            )
             time.sleep(backoff * attempt)
     else:
         raise DownloadError(
@@ -186,4 +195,3 @@ def fetch(
     record_source(dest, source)
     logger.info("Fetched %s to %s (%.1f MB)", source, dest, dest.stat().st_size / 1e6)
     return dest
-

@@ -31,8 +31,7 @@ def try_pull(path: Path) -> bool:
         try:
             repo.pull(targets=[str(dvc_file.resolve())])
         except Exception as error:  # noqa: BLE001 - any DVC failure falls back to the URL
-            logger.warning("dvc pull of %s failed (%s); fetching from the URL instead",
-                           path, error)
+            logger.warning("dvc pull of %s failed (%s); fetching from the URL instead", path, error)
             return False
     if path.is_file():
         logger.info("Pulled %s from the DVC remote", path)

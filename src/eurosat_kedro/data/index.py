@@ -41,10 +41,12 @@ def find_image_root(extracted: Path, classes: list[str]) -> Path:
         unknown = sorted(folders - set(classes))
         if missing or unknown:
             detail = "; ".join(
-                part for part in (
+                part
+                for part in (
                     f"missing class folder(s): {', '.join(missing)}" if missing else "",
                     f"unknown folder(s): {', '.join(unknown)}" if unknown else "",
-                ) if part
+                )
+                if part
             )
             raise DatasetLayoutError(
                 f"{candidate}: {detail}. Expected exactly one folder per class: {expected}. "
@@ -67,7 +69,8 @@ def check_image(path: Path) -> ImageCheck:
                 return ImageCheck(None, f"{image.format} image in mode {image.mode}, expected RGB")
             if image.size != (IMAGE_SIZE, IMAGE_SIZE):
                 return ImageCheck(
-                    None, f"size {width}x{height}, expected {IMAGE_SIZE}x{IMAGE_SIZE}")
+                    None, f"size {width}x{height}, expected {IMAGE_SIZE}x{IMAGE_SIZE}"
+                )
             pixels = np.asarray(image, dtype=np.uint8)
     except UnidentifiedImageError:
         return ImageCheck(None, "not a readable image (unknown format or corrupt header)")
@@ -93,8 +96,9 @@ def list_files(image_root: Path, classes: list[str]) -> pd.DataFrame:
     return frame.sort_values(["label", "path"], kind="stable", ignore_index=True)
 
 
-def index_images(image_root: Path, classes: list[str], workers: int | None = None
-                 ) -> tuple[pd.DataFrame, np.ndarray]:
+def index_images(
+    image_root: Path, classes: list[str], workers: int | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Check every file under the class folders.
 
     Returns the index (``path``, ``class_name``, ``label``, ``valid``, ``problem``,
@@ -119,7 +123,9 @@ def index_images(image_root: Path, classes: list[str], workers: int | None = Non
     bad = index.loc[~index["valid"]]
     if len(bad):
         logger.warning(
-            "%d of %d files are unusable and kept out of the splits: %s", len(bad), len(index),
+            "%d of %d files are unusable and kept out of the splits: %s",
+            len(bad),
+            len(index),
             "; ".join(f"{p} ({q})" for p, q in zip(bad["path"], bad["problem"], strict=True)),
         )
     return index, images

@@ -31,6 +31,6 @@ def stratified_split(index: pd.DataFrame, fractions: dict[str, float], seed: int
         n_test = round(len(order) * fractions["test"])
         n_train = len(order) - n_val - n_test
         assignment[order[:n_train]] = "train"
-        assignment[order[n_train:n_train + n_val]] = "val"
-        assignment[order[n_train + n_val:]] = "test"
+        assignment[order[n_train : n_train + n_val]] = "val"
+        assignment[order[n_train + n_val :]] = "test"
     return assignment

@@ -30,16 +30,21 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
     ``mlflow.pyfunc.load_model`` of the folder.
     """
 
-    def __init__(self, filepath: str, artifact_path: str = "mlflow_model",
-                 metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        filepath: str,
+        artifact_path: str = "mlflow_model",
+        metadata: dict[str, Any] | None = None,
+    ):
         self._filepath = Path(filepath)
         self._artifact_path = artifact_path
         self.metadata = metadata
 
     def load(self):
         if not (self._filepath / "MLmodel").is_file():
-            raise DatasetError(f"{self._filepath} holds no MLflow model: run the deployment "
-                               "pipeline")
+            raise DatasetError(
+                f"{self._filepath} holds no MLflow model: run the deployment pipeline"
+            )
         return mlflow.pyfunc.load_model(str(self._filepath))
 
     def save(self, data: dict) -> None:
@@ -50,11 +55,12 @@ class PyfuncModelDataset(AbstractDataset[dict, Any]):
             (tmp / "config.json").write_text(json.dumps(data["config"], indent=2))
             model = {
                 "python_model": str(package / "serving" / "pyfunc_entry.py"),
-                "artifacts": {"onnx_model": str(tmp / "model.onnx"),
-                              "config": str(tmp / "config.json")},
+                "artifacts": {
+                    "onnx_model": str(tmp / "model.onnx"),
+                    "config": str(tmp / "config.json"),
+                },
                 "code_paths": [str(package)],
-                "pip_requirements": [f"{name}=={version(name)}"
-                                     for name in SERVING_REQUIREMENTS],
+                "pip_requirements": [f"{name}=={version(name)}" for name in SERVING_REQUIREMENTS],
                 "signature": data.get("signature"),
                 "input_example": data.get("input_example"),
             }

@@ -24,12 +24,17 @@ class ServedModelDataset(AbstractDataset[Any, dict]):
     ``parameter``, the run parameter that chooses it.
     """
 
-    def __init__(self, model_uri: str, parameter: str = "inference.model_uri",
-                 metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        model_uri: str,
+        parameter: str = "inference.model_uri",
+        metadata: dict[str, Any] | None = None,
+    ):
         self._parameter = parameter
         if not model_uri:
-            raise DatasetError(f"{parameter} is empty: give an MLflow model URI, a model "
-                               "folder or an .onnx file")
+            raise DatasetError(
+                f"{parameter} is empty: give an MLflow model URI, a model folder or an .onnx file"
+            )
         self._uri = str(model_uri)
         self.metadata = metadata
 
@@ -39,18 +44,24 @@ class ServedModelDataset(AbstractDataset[Any, dict]):
             model = local.read_bytes()
             classes = onnx_metadata(model).get("classes", "")
             if not classes:
-                raise DatasetError(f"{local} has no class names in its metadata: export it with "
-                                   "the deployment pipeline")
-            return {"onnx_model": model, "classes": classes.split(","),
-                    "precision": onnx_metadata(model).get("precision", "fp32"),
-                    "model_uri": self._uri}
+                raise DatasetError(
+                    f"{local} has no class names in its metadata: export it with "
+                    "the deployment pipeline"
+                )
+            return {
+                "onnx_model": model,
+                "classes": classes.split(","),
+                "precision": onnx_metadata(model).get("precision", "fp32"),
+                "model_uri": self._uri,
+            }
         if (local / "MLmodel").is_file():
             return self._from_folder(local)
         if "://" not in self._uri and ":/" not in self._uri:
             raise DatasetError(
                 f"{self._parameter} {self._uri!r} is neither an existing MLflow model folder, "
                 "an .onnx file nor an MLflow URI (models:/<name>@<alias>, runs:/<run>/<path>). "
-                "Run the deployment pipeline, or check the path.")
+                "Run the deployment pipeline, or check the path."
+            )
         import mlflow
         from mlflow.exceptions import MlflowException
 
@@ -61,18 +72,26 @@ class ServedModelDataset(AbstractDataset[Any, dict]):
                 raise DatasetError(
                     f"{self._parameter} {self._uri!r} cannot be loaded from the MLflow store "
                     f"{mlflow.get_tracking_uri()}: {error.message} Check the registered model "
-                    "name, version or alias (the MLflow UI's Models page lists them).") from error
+                    "name, version or alias (the MLflow UI's Models page lists them)."
+                ) from error
             return self._from_folder(Path(folder))
 
     def _from_folder(self, folder: Path) -> dict:
-        onnx_path, config_path = (folder / "artifacts" / name for name in ("model.onnx",
-                                                                          "config.json"))
+        onnx_path, config_path = (
+            folder / "artifacts" / name for name in ("model.onnx", "config.json")
+        )
         if not (onnx_path.is_file() and config_path.is_file()):
-            raise DatasetError(f"{self._uri} is an MLflow model but not this project's served "
-                               "model (no artifacts/model.onnx and config.json)")
+            raise DatasetError(
+                f"{self._uri} is an MLflow model but not this project's served "
+                "model (no artifacts/model.onnx and config.json)"
+            )
         config = json.loads(config_path.read_text())
-        return {"onnx_model": onnx_path.read_bytes(), "classes": config["classes"],
-                "precision": config.get("precision", "fp32"), "model_uri": self._uri}
+        return {
+            "onnx_model": onnx_path.read_bytes(),
+            "classes": config["classes"],
+            "precision": config.get("precision", "fp32"),
+            "model_uri": self._uri,
+        }
 
     def save(self, data: Any) -> None:
         raise DatasetError(f"{self._uri} is read-only here: the deployment pipeline writes models")

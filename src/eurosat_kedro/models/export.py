@@ -31,8 +31,9 @@ class FullMapConv(nn.Module):
         basis = torch.eye(channels * height * width).reshape(-1, channels, height, width)
         with torch.no_grad():
             # each row is the convolution of one input unit: exactly the kernel's weights
-            columns = nn.functional.conv2d(basis, conv.weight, None, conv.stride, conv.padding,
-                                           conv.dilation, conv.groups)
+            columns = nn.functional.conv2d(
+                basis, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups
+            )
         self.out_shape = tuple(columns.shape[1:])
         self.register_buffer("matrix", columns.flatten(1))
         bias = torch.zeros(self.out_shape[0]) if conv.bias is None else conv.bias.detach()
@@ -46,8 +47,9 @@ def sees_whole_map(conv: nn.Conv2d, in_shape: tuple[int, int, int]) -> bool:
     """True when every output of ``conv`` depends on every input position (and channel)."""
     if conv.groups != 1 or conv.dilation != (1, 1) or not isinstance(conv.padding, tuple):
         return False
-    for size, kernel, stride, pad in zip(in_shape[1:], conv.kernel_size, conv.stride,
-                                         conv.padding, strict=True):
+    for size, kernel, stride, pad in zip(
+        in_shape[1:], conv.kernel_size, conv.stride, conv.padding, strict=True
+    ):
         outputs = (size + 2 * pad - kernel) // stride + 1
         first_start, last_start = -pad, (outputs - 1) * stride - pad
         if last_start > 0 or first_start + kernel - 1 < size - 1:
@@ -55,8 +57,9 @@ def sees_whole_map(conv: nn.Conv2d, in_shape: tuple[int, int, int]) -> bool:
     return True
 
 
-def prepare_for_export(model: nn.Module, image_size: int = 64,
-                       full_map_convs_as_matmul: bool = True) -> tuple[nn.Module, int]:
+def prepare_for_export(
+    model: nn.Module, image_size: int = 64, full_map_convs_as_matmul: bool = True
+) -> tuple[nn.Module, int]:
     """The model to export (in eval mode), and the number of convolutions rewritten.
 
     On a copy, batch norms are folded into their convolutions, then every convolution that sees
@@ -70,8 +73,11 @@ def prepare_for_export(model: nn.Module, image_size: int = 64,
         graph_module = fuse(model.eval())
         ShapeProp(graph_module).propagate(torch.zeros(1, 3, image_size, image_size))
     except Exception as error:  # noqa: BLE001 - any tracing failure means "export as is"
-        logger.warning("Exporting %s without the full-map rewrite: torch.fx cannot trace it "
-                       "(%s)", type(model).__name__, error)
+        logger.warning(
+            "Exporting %s without the full-map rewrite: torch.fx cannot trace it (%s)",
+            type(model).__name__,
+            error,
+        )
         return model.eval(), 0
     rewritten = 0
     for node in graph_module.graph.nodes:
@@ -87,8 +93,9 @@ def prepare_for_export(model: nn.Module, image_size: int = 64,
             # the graph is unchanged: its call_module node now reaches the new module
             graph_module.set_submodule(node.target, FullMapConv(conv, in_shape))
             rewritten += 1
-    logger.info("Export: %d convolution(s) that see their whole input map run as matrix "
-                "products", rewritten)
+    logger.info(
+        "Export: %d convolution(s) that see their whole input map run as matrix products", rewritten
+    )
     return graph_module.eval(), rewritten
 
 

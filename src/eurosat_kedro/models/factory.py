@@ -26,15 +26,17 @@ class ResizeTo(nn.Module):
         self.size = size
 
     def forward(self, x):
-        return nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear",
-                                         align_corners=False)
+        return nn.functional.interpolate(
+            x, size=(self.size, self.size), mode="bilinear", align_corners=False
+        )
 
 
 def _resnet18(num_classes: int, pretrained: bool, weights_path: str | None, stem: str) -> nn.Module:
     if pretrained and not weights_path:
         try:
             model = torchvision.models.resnet18(
-                weights=torchvision.models.ResNet18_Weights.IMAGENET1K_V1)
+                weights=torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+            )
         except Exception as error:  # noqa: BLE001 - any fetch failure gets the same advice
             raise RuntimeError(
                 f"Could not fetch ImageNet weights for resnet18 ({error}). Without internet, "
@@ -51,8 +53,9 @@ def _resnet18(num_classes: int, pretrained: bool, weights_path: str | None, stem
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or set(missing) - {"fc.weight", "fc.bias"}:
-            raise ValueError(f"{path} is not a resnet18 state dict (missing {missing}, "
-                             f"unexpected {unexpected})")
+            raise ValueError(
+                f"{path} is not a resnet18 state dict (missing {missing}, unexpected {unexpected})"
+            )
         logger.info("Loaded resnet18 weights from %s", path)
     if stem == "small":  # 3x3 stride-1 stem without max-pool: keeps detail of 64x64 tiles
         model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
@@ -126,8 +129,9 @@ class DihedralTTA(nn.Module):
 
     def forward(self, x):
         mirrored = x.flip(-1)
-        views = [x, mirrored] + [torch.rot90(v, k, (-2, -1)) for k in (1, 2, 3)
-                                 for v in (x, mirrored)]
+        views = [x, mirrored] + [
+            torch.rot90(v, k, (-2, -1)) for k in (1, 2, 3) for v in (x, mirrored)
+        ]
         logits = self.model(torch.cat(views))
         return logits.reshape(len(views), x.shape[0], -1).mean(0)
 

@@ -28,8 +28,12 @@ class _Calibration(CalibrationDataReader):
     """Feeds normalised batches of uint8 images to ONNX Runtime's calibrator."""
 
     def __init__(self, images: np.ndarray, input_name: str, batch_size: int = 64):
-        self._batches = iter([{input_name: normalize(images[i:i + batch_size])}
-                              for i in range(0, len(images), batch_size)])
+        self._batches = iter(
+            [
+                {input_name: normalize(images[i : i + batch_size])}
+                for i in range(0, len(images), batch_size)
+            ]
+        )
 
     def get_next(self) -> dict | None:
         return next(self._batches, None)
@@ -42,15 +46,19 @@ def quantize_int8(onnx_model: onnx.ModelProto, calibration_images: np.ndarray) -
     if len(calibration_images) == 0:
         raise QuantizationError("int8 calibration needs at least one image")
     with tempfile.TemporaryDirectory() as tmp:  # ORT's quantiser works on files
-        source, prepared, quantized = (Path(tmp) / f"{name}.onnx"
-                                       for name in ("fp32", "prepared", "int8"))
+        source, prepared, quantized = (
+            Path(tmp) / f"{name}.onnx" for name in ("fp32", "prepared", "int8")
+        )
         onnx.save(onnx_model, str(source), save_as_external_data=False)
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         quantize_static(
-            str(prepared), str(quantized),
+            str(prepared),
+            str(quantized),
             _Calibration(calibration_images, onnx_model.graph.input[0].name),
-            quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
         )
         proto = onnx.load(str(quantized))
     onnx.helper.set_model_props(proto, {**metadata_of(onnx_model), "precision": "int8"})

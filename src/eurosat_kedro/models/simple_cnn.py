@@ -8,8 +8,11 @@ from torch import nn
 def _block(c_in: int, c_out: int, convs: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for i in range(convs):
-        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
-                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        ]
     return layers + [nn.MaxPool2d(2)]
 
 
@@ -22,11 +25,17 @@ class SimpleCNN(nn.Module):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            *_block(3, w, 1), *_block(w, 2 * w, 2), *_block(2 * w, 4 * w, 2),
+            *_block(3, w, 1),
+            *_block(w, 2 * w, 2),
+            *_block(2 * w, 4 * w, 2),
             *_block(4 * w, 8 * w, 2),
         )
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(8 * w, num_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(8 * w, num_classes),
+        )
 
     def forward(self, x):
         return self.head(self.features(x))

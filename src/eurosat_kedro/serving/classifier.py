@@ -30,19 +30,27 @@ class RequestError(ValueError):
 class OnnxClassifier:
     """Predict EuroSAT classes for images given by path or base64, through ONNX Runtime."""
 
-    def __init__(self, onnx_model: str | Path | bytes, classes: list[str], topk: int = 3,
-                 allowed_roots: list[str] | None = None, threads: int = 0):
+    def __init__(
+        self,
+        onnx_model: str | Path | bytes,
+        classes: list[str],
+        topk: int = 3,
+        allowed_roots: list[str] | None = None,
+        threads: int = 0,
+    ):
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
         source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
-        self.session = ort.InferenceSession(source, options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.classes = list(classes)
         self.topk = topk
-        self.allowed_roots = (None if allowed_roots is None
-                              else [Path(r).expanduser().resolve() for r in allowed_roots])
+        self.allowed_roots = (
+            None
+            if allowed_roots is None
+            else [Path(r).expanduser().resolve() for r in allowed_roots]
+        )
 
     @classmethod
     def from_config(cls, onnx_path: str | Path, config_path: str | Path) -> OnnxClassifier:
@@ -56,8 +64,10 @@ class OnnxClassifier:
 
     def logits(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Logits for uint8 ``(N, 64, 64, 3)`` images."""
-        out = [self.session.run(None, {self.input_name: normalize(images[i:i + batch_size])})[0]
-               for i in range(0, len(images), batch_size)]
+        out = [
+            self.session.run(None, {self.input_name: normalize(images[i : i + batch_size])})[0]
+            for i in range(0, len(images), batch_size)
+        ]
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
     def read_rows(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[int, str]]:
@@ -65,7 +75,8 @@ class OnnxClassifier:
         columns = [c for c in ("image_path", "image_b64") if c in frame.columns]
         if not columns:
             raise RequestError(
-                f"expected a column 'image_path' or 'image_b64', got {list(frame.columns)}")
+                f"expected a column 'image_path' or 'image_b64', got {list(frame.columns)}"
+            )
         images, errors = [], {}
         for row, record in enumerate(frame.to_dict("records")):
             path, b64 = record.get("image_path"), record.get("image_b64")
@@ -87,6 +98,7 @@ class OnnxClassifier:
         """All rows or none: any bad row raises RequestError naming every bad row."""
         images, errors = self.read_rows(frame)
         if errors:
-            raise RequestError("; ".join(f"row {row}: {problem}" for row, problem in
-                                         sorted(errors.items())))
+            raise RequestError(
+                "; ".join(f"row {row}: {problem}" for row, problem in sorted(errors.items()))
+            )
         return pd.DataFrame(describe(softmax(self.logits(images)), self.classes, self.topk))

@@ -26,18 +26,20 @@ MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
 def resolve_allowed(path: str, allowed_roots: list[Path] | None) -> Path:
     """``path`` resolved (``..`` and symlinks); refused unless under an allowed root."""
     if len(path) > MAX_PATH_CHARS:
-        raise ImageInputError(f"image_path is {len(path)} characters long, more than the "
-                              f"{MAX_PATH_CHARS} a path may have")
+        raise ImageInputError(
+            f"image_path is {len(path)} characters long, more than the "
+            f"{MAX_PATH_CHARS} a path may have"
+        )
     if "\0" in path:
         raise ImageInputError(f"image_path {path!r} contains a NUL byte, which no path may hold")
     try:
         resolved = Path(path).expanduser().resolve(strict=False)
-        if allowed_roots is not None and not any(resolved.is_relative_to(r)
-                                                 for r in allowed_roots):
+        if allowed_roots is not None and not any(resolved.is_relative_to(r) for r in allowed_roots):
             raise ImageInputError(
                 f"image_path {path!r} is outside the allowed roots "
                 f"({', '.join(str(r) for r in allowed_roots)}); send the image as image_b64 "
-                "instead")
+                "instead"
+            )
         if not resolved.is_file():
             raise ImageInputError(f"image_path {path!r}: no such file")
     except (OSError, RuntimeError) as error:  # a symlink loop, a too-long name, no permission

@@ -18,9 +18,11 @@ def describe(probabilities: np.ndarray, classes: list[str], k: int) -> list[dict
     out = []
     for row in probabilities:
         order = np.argsort(-row, kind="stable")[:k]
-        out.append({
-            "predicted_class": classes[int(order[0])],
-            "probabilities": {name: float(p) for name, p in zip(classes, row, strict=True)},
-            "topk": [{"class": classes[int(i)], "probability": float(row[i])} for i in order],
-        })
+        out.append(
+            {
+                "predicted_class": classes[int(order[0])],
+                "probabilities": {name: float(p) for name, p in zip(classes, row, strict=True)},
+                "topk": [{"class": classes[int(i)], "probability": float(row[i])} for i in order],
+            }
+        )
     return out

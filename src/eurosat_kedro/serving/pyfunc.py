@@ -19,8 +19,9 @@ class EuroSatPyfunc(mlflow.pyfunc.PythonModel):
     """Artifacts: ``onnx_model`` (model.onnx) and ``config`` (classes, topk, allowed roots)."""
 
     def load_context(self, context):
-        self.classifier = OnnxClassifier.from_config(context.artifacts["onnx_model"],
-                                                     context.artifacts["config"])
+        self.classifier = OnnxClassifier.from_config(
+            context.artifacts["onnx_model"], context.artifacts["config"]
+        )
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame):

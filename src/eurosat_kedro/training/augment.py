@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def dihedral(batch: torch.Tensor, generator: torch.Generator, flips: bool = True,
-             rot90: bool = True) -> torch.Tensor:
+def dihedral(
+    batch: torch.Tensor, generator: torch.Generator, flips: bool = True, rot90: bool = True
+) -> torch.Tensor:
     """Apply to each image of an ``(N, C, H, W)`` batch a random flip and/or 90-degree turn.
 
     Draws come from ``generator`` (CPU), so a run is reproducible and resumable.

@@ -18,13 +18,26 @@ from eurosat_kedro.ports import free_port
 from .loop import TrainConfig, TrainResult, train
 
 
-def _worker(rank: int, world_size: int, port: int, spec: ModelSpec, train_data: dict,
-            val_data: dict, cfg: TrainConfig, on_epoch_end: Callable | None, out: Path) -> None:
+def _worker(
+    rank: int,
+    world_size: int,
+    port: int,
+    spec: ModelSpec,
+    train_data: dict,
+    val_data: dict,
+    cfg: TrainConfig,
+    on_epoch_end: Callable | None,
+    out: Path,
+) -> None:
     cuda = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
     if cuda:
         torch.cuda.set_device(rank % torch.cuda.device_count())
-    dist.init_process_group("nccl" if cuda else "gloo", init_method=f"tcp://127.0.0.1:{port}",
-                            rank=rank, world_size=world_size)
+    dist.init_process_group(
+        "nccl" if cuda else "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world_size,
+    )
     try:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = build_model(spec)
@@ -40,13 +53,22 @@ def _worker(rank: int, world_size: int, port: int, spec: ModelSpec, train_data: 
         dist.destroy_process_group()
 
 
-def train_distributed(spec: ModelSpec, train_data: dict, val_data: dict, cfg: TrainConfig,
-                      world_size: int, on_epoch_end: Callable | None = None) -> TrainResult:
+def train_distributed(
+    spec: ModelSpec,
+    train_data: dict,
+    val_data: dict,
+    cfg: TrainConfig,
+    world_size: int,
+    on_epoch_end: Callable | None = None,
+) -> TrainResult:
     """Spawn ``world_size`` processes (NCCL on GPUs, gloo on CPU) and return rank 0's result;
     ``on_epoch_end`` (picklable) runs in rank 0's process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.pt"
-        mp.spawn(_worker, nprocs=world_size, join=True,
-                 args=(world_size, free_port(), spec, train_data, val_data, cfg, on_epoch_end,
-                       out))
+        mp.spawn(
+            _worker,
+            nprocs=world_size,
+            join=True,
+            args=(world_size, free_port(), spec, train_data, val_data, cfg, on_epoch_end, out),
+        )
         return TrainResult(**torch.load(out, weights_only=True))

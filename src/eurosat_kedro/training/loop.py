@@ -64,8 +64,14 @@ class TrainConfig:
 
     def fingerprint(self) -> dict:
         """What must match for a checkpoint to be resumed (not where or how fast it runs)."""
-        skip = {"resume", "device", "num_threads", "eval_batch_size", "num_processes",
-                "checkpoint_path"}
+        skip = {
+            "resume",
+            "device",
+            "num_threads",
+            "eval_batch_size",
+            "num_processes",
+            "checkpoint_path",
+        }
         return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -81,8 +87,10 @@ class TrainResult:
 def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr)
     if cfg.optimizer == "sgd":
@@ -93,23 +101,26 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
-                                                   pct_start=cfg.warmup_fraction)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=total, pct_start=cfg.warmup_fraction
+        )
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if cfg.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     raise ValueError(
-        f"training.schedule must be onecycle, cosine or constant, got {cfg.schedule!r}")
+        f"training.schedule must be onecycle, cosine or constant, got {cfg.schedule!r}"
+    )
 
 
-def _evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int, criterion,
-              autocast) -> tuple[float, float]:
+def _evaluate(
+    model, x: torch.Tensor, y: torch.Tensor, batch_size: int, criterion, autocast
+) -> tuple[float, float]:
     model.eval()
     loss_sum, correct = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             with autocast():
                 logits = model(xb)
             loss_sum += float(criterion(logits.float(), yb)) * len(xb)
@@ -156,25 +167,35 @@ class _Progress:
             self.stale += 1
 
 
-def _checkpoint_state(model: nn.Module, parts: _Parts, progress: _Progress,
-                      cfg: TrainConfig) -> dict:
+def _checkpoint_state(
+    model: nn.Module, parts: _Parts, progress: _Progress, cfg: TrainConfig
+) -> dict:
     return {
-        "model": model.state_dict(), "optimizer": parts.optimizer.state_dict(),
-        "scheduler": parts.scheduler.state_dict(), "scaler": parts.scaler.state_dict(),
-        "generator": parts.generator.get_state(), "torch_rng": torch.get_rng_state(),
-        "history": progress.history, "best_state": progress.best_state,
-        "best_acc": progress.best_acc, "best_epoch": progress.best_epoch,
-        "stale": progress.stale, "epoch": progress.epoch, "config": cfg.fingerprint(),
+        "model": model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "generator": parts.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "history": progress.history,
+        "best_state": progress.best_state,
+        "best_acc": progress.best_acc,
+        "best_epoch": progress.best_epoch,
+        "stale": progress.stale,
+        "epoch": progress.epoch,
+        "config": cfg.fingerprint(),
     }
 
 
-def _restore(path: Path, model: nn.Module, parts: _Parts, cfg: TrainConfig,
-             device: torch.device) -> _Progress:
+def _restore(
+    path: Path, model: nn.Module, parts: _Parts, cfg: TrainConfig, device: torch.device
+) -> _Progress:
     """Load a checkpoint written with the same parameters into ``model`` and ``parts``."""
     ckpt = torch.load(path, map_location=device, weights_only=True)
     if ckpt["config"] != cfg.fingerprint():
-        changed = sorted(k for k in cfg.fingerprint()
-                         if ckpt["config"].get(k) != cfg.fingerprint()[k])
+        changed = sorted(
+            k for k in cfg.fingerprint() if ckpt["config"].get(k) != cfg.fingerprint()[k]
+        )
         raise ValueError(
             f"Cannot resume from {path}: it was written with different training "
             f"parameters ({', '.join(changed)}). Use the same parameters, or set "
@@ -187,13 +208,27 @@ def _restore(path: Path, model: nn.Module, parts: _Parts, cfg: TrainConfig,
     parts.generator.set_state(ckpt["generator"])
     torch.set_rng_state(ckpt["torch_rng"])
     logger.info("Resumed from %s after epoch %d", path, ckpt["epoch"])
-    return _Progress(ckpt["history"], ckpt["best_state"], ckpt["best_acc"], ckpt["best_epoch"],
-                     ckpt["stale"], ckpt["epoch"])
+    return _Progress(
+        ckpt["history"],
+        ckpt["best_state"],
+        ckpt["best_acc"],
+        ckpt["best_epoch"],
+        ckpt["stale"],
+        ckpt["epoch"],
+    )
 
 
-def _train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, parts: _Parts,
-                     cfg: TrainConfig, autocast, desc: str, rank: int,
-                     world_size: int) -> tuple[float, int]:
+def _train_one_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    parts: _Parts,
+    cfg: TrainConfig,
+    autocast,
+    desc: str,
+    rank: int,
+    world_size: int,
+) -> tuple[float, int]:
     """One pass over the shuffled training split; returns the mean loss and images seen
     (by this rank)."""
     model.train()
@@ -205,7 +240,7 @@ def _train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, parts: 
     loss_sum, seen, started = 0.0, 0, time.perf_counter()
     bar = tqdm(range(steps), desc=desc, leave=False, disable=None if rank == 0 else True)
     for step in bar:
-        idx = order[step * batch:(step + 1) * batch][rank::world_size].to(x.device)
+        idx = order[step * batch : (step + 1) * batch][rank::world_size].to(x.device)
         xb = dihedral(x[idx], parts.generator, **cfg.augment)
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
@@ -225,9 +260,15 @@ def _train_one_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, parts: 
     return loss_sum / max(seen, 1), seen
 
 
-def train(model: nn.Module, train_data: dict, val_data: dict, cfg: TrainConfig,
-          rank: int = 0, world_size: int = 1,
-          on_epoch_end: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+def train(
+    model: nn.Module,
+    train_data: dict,
+    val_data: dict,
+    cfg: TrainConfig,
+    rank: int = 0,
+    world_size: int = 1,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
     """Train ``model`` on ``train_data`` (``images`` uint8 NHWC, ``labels``), keep the weights
     with the best validation accuracy.
 
@@ -273,22 +314,44 @@ def train(model: nn.Module, train_data: dict, val_data: dict, cfg: TrainConfig,
 
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         started = time.perf_counter()
-        train_loss, seen = _train_one_epoch(model, x_train, y_train, parts, cfg, autocast,
-                                            f"epoch {epoch}/{cfg.epochs}", rank, world_size)
+        train_loss, seen = _train_one_epoch(
+            model,
+            x_train,
+            y_train,
+            parts,
+            cfg,
+            autocast,
+            f"epoch {epoch}/{cfg.epochs}",
+            rank,
+            world_size,
+        )
         train_seconds = time.perf_counter() - started
-        val_loss, val_acc = _evaluate(model, x_val, y_val, cfg.eval_batch_size,
-                                      parts.criterion, autocast)
+        val_loss, val_acc = _evaluate(
+            model, x_val, y_val, cfg.eval_batch_size, parts.criterion, autocast
+        )
         record = {
-            "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-            "val_accuracy": val_acc, "lr": parts.optimizer.param_groups[0]["lr"],
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "lr": parts.optimizer.param_groups[0]["lr"],
             "epoch_seconds": time.perf_counter() - started,
             "images_per_second": seen * world_size / train_seconds,
         }
         progress.add(record, bare)
         if rank == 0:
-            logger.info("epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, lr %.2e, "
-                        "%.0f img/s, %.0f s", epoch, cfg.epochs, train_loss, val_loss, val_acc,
-                        record["lr"], record["images_per_second"], record["epoch_seconds"])
+            logger.info(
+                "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, lr %.2e, "
+                "%.0f img/s, %.0f s",
+                epoch,
+                cfg.epochs,
+                train_loss,
+                val_loss,
+                val_acc,
+                record["lr"],
+                record["images_per_second"],
+                record["epoch_seconds"],
+            )
             if checkpoint is not None:
                 _save_checkpoint(checkpoint, _checkpoint_state(bare, parts, progress, cfg))
             if on_epoch_end is not None:
@@ -296,5 +359,10 @@ def train(model: nn.Module, train_data: dict, val_data: dict, cfg: TrainConfig,
         if cfg.patience and progress.stale >= cfg.patience:
             logger.info("No val-accuracy gain for %d epochs: stopping early", progress.stale)
             break
-    return TrainResult(copy.deepcopy(progress.best_state), progress.history,
-                       progress.best_epoch, progress.best_acc, str(device))
+    return TrainResult(
+        copy.deepcopy(progress.best_state),
+        progress.history,
+        progress.best_epoch,
+        progress.best_acc,
+        str(device),
+    )

@@ -34,11 +34,17 @@ class MlflowEpochLogger:
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
-        metrics = [Metric(f"{self.prefix}.{key}", float(record[key]), stamp, int(record["epoch"]))
-                   for key in EPOCH_METRICS]
+        metrics = [
+            Metric(f"{self.prefix}.{key}", float(record[key]), stamp, int(record["epoch"]))
+            for key in EPOCH_METRICS
+        ]
         try:
             MlflowClient(self.tracking_uri).log_batch(self.run_id, metrics=metrics)
         except Exception as error:  # noqa: BLE001 - a busy or unreachable store must not end training
-            logger.warning("Epoch %d metrics did not reach MLflow (%s: %s); training goes on, "
-                           "and the whole history is in training_history.json",
-                           record["epoch"], error.__class__.__name__, error)
+            logger.warning(
+                "Epoch %d metrics did not reach MLflow (%s: %s); training goes on, "
+                "and the whole history is in training_history.json",
+                record["epoch"],
+                error.__class__.__name__,
+                error,
+            )

@@ -43,8 +43,7 @@ def test_bad_image_is_reported_and_the_run_goes_on(project: Path, tiny_zip: Path
 
     with zipfile.ZipFile(tiny_zip, "a") as zf:
         zf.writestr("EuroSAT_RGB/Forest/broken.jpg", b"\xff\xd8\xff garbage")
-    run_session(project, pipeline="data_processing",
-                params={"data.archive_url": tiny_zip.as_uri()})
+    run_session(project, pipeline="data_processing", params={"data.archive_url": tiny_zip.as_uri()})
     report = json.loads((project / "data" / "08_reporting" / "data_report.json").read_text())
     assert [b["path"] for b in report["bad_files"]] == ["Forest/broken.jpg"]
     assert report["usable_images"] == 60
@@ -52,8 +51,11 @@ def test_bad_image_is_reported_and_the_run_goes_on(project: Path, tiny_zip: Path
 
 def test_unreachable_source_fails_with_advice(project: Path, tmp_path: Path):
     with pytest.raises(DatasetError, match="no such file.*--env sample"):
-        run_session(project, pipeline="data_processing",
-                    params={"data.archive_url": str(tmp_path / "missing.zip")})
+        run_session(
+            project,
+            pipeline="data_processing",
+            params={"data.archive_url": str(tmp_path / "missing.zip")},
+        )
 
 
 def test_pipeline_on_an_in_memory_catalog(image_tree: Path):
@@ -73,6 +75,8 @@ def test_pipeline_on_an_in_memory_catalog(image_tree: Path):
     for split, fraction in (("train", 0.5), ("val", 0.25), ("test", 0.25)):
         counts = set(report["splits"][split].values())  # stratified: alike in every class
         assert len(counts) == 1 and abs(counts.pop() - 6 * fraction) <= 1, split
-    sizes = {split: len(outputs[f"{split}_arrays"].load()["labels"])
-             for split in ("train", "val", "test")}
+    sizes = {
+        split: len(outputs[f"{split}_arrays"].load()["labels"])
+        for split in ("train", "val", "test")
+    }
     assert sizes == report["split_sizes"] and sum(sizes.values()) == 60

@@ -32,15 +32,17 @@ def test_parity_check_fails_when_the_onnx_model_is_not_the_torch_model(trained_p
     out = _out(trained_project)
     onnx_model = OnnxModelDataset(str(out / "06_models" / "model.onnx")).load()
     bundle = TorchModelDataset(str(out / "06_models" / "model.pt")).load()
-    bundle["state_dict"] = {k: v + 0.05 if v.is_floating_point() else v
-                            for k, v in bundle["state_dict"].items()}
+    bundle["state_dict"] = {
+        k: v + 0.05 if v.is_floating_point() else v for k, v in bundle["state_dict"].items()
+    }
     test = dict(np.load(out / "05_model_input" / "test.npz"))
     with pytest.raises(ParityError, match="does not match PyTorch.*tolerance"):
         check_onnx_parity(onnx_model, bundle, test, 16, 1e-4)
 
 
-def test_pyfunc_predictions_equal_the_evaluation_predictions(trained_project: Path,
-                                                             monkeypatch: pytest.MonkeyPatch):
+def test_pyfunc_predictions_equal_the_evaluation_predictions(
+    trained_project: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.chdir(trained_project)
     out = _out(trained_project)
     evaluation = pd.read_csv(out / "07_model_output" / "test_predictions.csv")
@@ -78,16 +80,22 @@ def test_served_model_needs_neither_torch_nor_kedro(trained_project: Path, tmp_p
     folder = _out(trained_project) / "06_models" / "mlflow_model"
     names = {line.split("==")[0] for line in (folder / "requirements.txt").read_text().split()}
     assert names == {"mlflow", "onnxruntime", "numpy", "pandas", "pillow"}
-    image = next((_out(trained_project) / "01_raw" / "extracted" / "EuroSAT_RGB" / "Forest")
-                 .glob("*.jpg"))
+    image = next(
+        (_out(trained_project) / "01_raw" / "extracted" / "EuroSAT_RGB" / "Forest").glob("*.jpg")
+    )
     script = tmp_path / "without_torch.py"
     script.write_text(WITHOUT_TORCH)
-    done = subprocess.run([sys.executable, str(script), str(folder),
-                           base64.b64encode(image.read_bytes()).decode()],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder), base64.b64encode(image.read_bytes()).decode()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-1] in json.loads(
-        (_out(trained_project) / "02_intermediate" / "classes.json").read_text())
+        (_out(trained_project) / "02_intermediate" / "classes.json").read_text()
+    )
 
 
 def test_served_model_is_saved_as_code_not_as_a_pickle(trained_project: Path):

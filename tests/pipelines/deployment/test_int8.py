@@ -25,8 +25,10 @@ from eurosat_kedro.serving.classifier import OnnxClassifier
 
 def _models(project: Path):
     models = project / "data" / "sample" / "06_models"
-    return (OnnxModelDataset(str(models / "model.onnx")).load(),
-            OnnxModelDataset(str(models / "model_int8.onnx")).load())
+    return (
+        OnnxModelDataset(str(models / "model.onnx")).load(),
+        OnnxModelDataset(str(models / "model_int8.onnx")).load(),
+    )
 
 
 def _arrays(project: Path, split: str) -> dict:
@@ -41,12 +43,14 @@ def test_the_run_writes_a_quantised_model_and_its_comparison(trained_project: Pa
     assert meta["precision"] == "int8" and len(meta) == len(int8.metadata_props)
     assert {p.key: p.value for p in fp32.metadata_props}["precision"] == "fp32"
     assert meta["classes"] == {p.key: p.value for p in fp32.metadata_props}["classes"]
-    report = json.loads((trained_project / "data" / "sample" / "08_reporting"
-                         / "int8_report.json").read_text())
+    report = json.loads(
+        (trained_project / "data" / "sample" / "08_reporting" / "int8_report.json").read_text()
+    )
     test = _arrays(trained_project, "test")
     assert report["n_images"] == len(test["labels"])
     assert report["accuracy_drop_points"] == pytest.approx(
-        100 * (report["fp32_accuracy"] - report["int8_accuracy"]))
+        100 * (report["fp32_accuracy"] - report["int8_accuracy"])
+    )
     assert report["prediction_agreement"] >= 0.9  # int8 keeps nearly every decision
 
 
@@ -54,11 +58,13 @@ def test_quantisation_is_deterministic_and_matches_the_report(trained_project: P
     fp32, int8 = _models(trained_project)
     again = quantize_int8(fp32, _arrays(trained_project, "val"), 512)
     assert again.SerializeToString() == int8.SerializeToString()
-    classes = json.loads((trained_project / "data" / "sample" / "02_intermediate"
-                          / "classes.json").read_text())
+    classes = json.loads(
+        (trained_project / "data" / "sample" / "02_intermediate" / "classes.json").read_text()
+    )
     report, metrics, drop = compare_int8(fp32, again, _arrays(trained_project, "test"), classes)
-    saved = json.loads((trained_project / "data" / "sample" / "08_reporting"
-                        / "int8_report.json").read_text())
+    saved = json.loads(
+        (trained_project / "data" / "sample" / "08_reporting" / "int8_report.json").read_text()
+    )
     assert report == saved and drop == saved["accuracy_drop_points"]
     assert metrics["int8_accuracy"]["value"] == saved["int8_accuracy"]
 
@@ -89,13 +95,18 @@ def _png_b64(image: np.ndarray) -> str:
 def test_an_int8_pyfunc_model_serves_the_int8_predictions(trained_project: Path, tmp_path: Path):
     _, int8 = _models(trained_project)
     test = _arrays(trained_project, "test")
-    classes = json.loads((trained_project / "data" / "sample" / "02_intermediate"
-                          / "classes.json").read_text())
+    classes = json.loads(
+        (trained_project / "data" / "sample" / "02_intermediate" / "classes.json").read_text()
+    )
     folder = tmp_path / "mlflow_model_int8"
     PyfuncModelDataset(str(folder)).save(
-        package_mlflow_model(int8, classes, test, 3, [str(tmp_path)]))
+        package_mlflow_model(int8, classes, test, 3, [str(tmp_path)])
+    )
     assert json.loads((folder / "artifacts" / "config.json").read_text())["precision"] == "int8"
     expected = OnnxClassifier(int8.SerializeToString(), classes).logits(test["images"]).argmax(1)
-    served = PyfuncModelDataset(str(folder)).load().predict(
-        pd.DataFrame({"image_b64": [_png_b64(image) for image in test["images"]]}))
+    served = (
+        PyfuncModelDataset(str(folder))
+        .load()
+        .predict(pd.DataFrame({"image_b64": [_png_b64(image) for image in test["images"]]}))
+    )
     assert list(served["predicted_class"]) == [classes[i] for i in expected]

@@ -26,7 +26,8 @@ def test_metrics_match_hand_computed_values():
     assert metrics["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
     # A: P=2/2 R=2/3 F1=0.8; B: P=1/2 R=1/2 F1=0.5; C: P=1/2 R=1/1 F1=2/3
     assert metrics["per_class"]["A"] == pytest.approx(
-        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
+        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3}
+    )
     assert metrics["per_class"]["C"]["f1"] == pytest.approx(2 / 3)
     assert metrics["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
     assert metrics["classes"] == CLASSES
@@ -35,12 +36,17 @@ def test_metrics_match_hand_computed_values():
 
 
 def test_every_plot_is_drawn(tmp_path):
-    history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "val_accuracy": 0.5 + e / 10}
-               for e in (1, 2, 3)]
+    history = [
+        {"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e, "val_accuracy": 0.5 + e / 10}
+        for e in (1, 2, 3)
+    ]
     metrics, _ = compute_metrics(PREDICTIONS, CLASSES)
     images = np.zeros((6, 64, 64, 3), dtype=np.uint8)
-    figures = [*plot_training_curves(history), plot_confusion_matrix(metrics),
-               plot_misclassified(PREDICTIONS, {"images": images}, CLASSES, 10)]
+    figures = [
+        *plot_training_curves(history),
+        plot_confusion_matrix(metrics),
+        plot_misclassified(PREDICTIONS, {"images": images}, CLASSES, 10),
+    ]
     for i, figure in enumerate(figures):
         assert isinstance(figure, Figure)
         figure.savefig(tmp_path / f"{i}.png")

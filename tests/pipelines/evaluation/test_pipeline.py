@@ -20,12 +20,16 @@ def _catalog() -> DataCatalog:
     spec = ModelSpec("simple_cnn", width=8)
     test = {**tiny_arrays(2, seed=3), "paths": np.array([f"t/{i}.jpg" for i in range(20)])}
     catalog = DataCatalog()
-    catalog["trained_model"] = {"state_dict": build_model(spec).state_dict(),
-                                "spec": spec.to_dict(), "classes": CLASSES}
+    catalog["trained_model"] = {
+        "state_dict": build_model(spec).state_dict(),
+        "spec": spec.to_dict(),
+        "classes": CLASSES,
+    }
     catalog["test_arrays"] = test
     catalog["classes"] = CLASSES
-    catalog["training_history"] = [{"epoch": 1, "train_loss": 2.0, "val_loss": 2.1,
-                                    "val_accuracy": 0.2}]
+    catalog["training_history"] = [
+        {"epoch": 1, "train_loss": 2.0, "val_loss": 2.1, "val_accuracy": 0.2}
+    ]
     catalog["params:evaluation.batch_size"] = 8
     catalog["params:evaluation.tta"] = False
     catalog["params:evaluation.misclassified_grid_size"] = 6
@@ -45,6 +49,5 @@ def test_evaluation_scores_the_test_split():
 
 def test_evaluation_draws_every_plot():
     outputs = SequentialRunner().run(create_pipeline(), _catalog())
-    for plot in ("loss_curves_plot", "val_acc_plot", "confusion_matrix_plot",
-                 "misclassified_plot"):
+    for plot in ("loss_curves_plot", "val_acc_plot", "confusion_matrix_plot", "misclassified_plot"):
         assert isinstance(outputs[plot].load(), Figure), plot

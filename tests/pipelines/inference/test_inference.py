@@ -19,14 +19,18 @@ def _a_sample_image(project: Path) -> Path:
     return sorted(root.iterdir())[0]
 
 
-def test_single_image_prints_and_writes_the_prediction(trained_project: Path, monkeypatch,
-                                                       capsys):
+def test_single_image_prints_and_writes_the_prediction(trained_project: Path, monkeypatch, capsys):
     monkeypatch.chdir(trained_project)
     image = _a_sample_image(trained_project)
-    run_session(trained_project, env="sample", pipeline="inference",
-                params={"inference.image_path": str(image)})
-    written = json.loads((trained_project / "data" / "sample" / "07_model_output" /
-                          "inference.json").read_text())
+    run_session(
+        trained_project,
+        env="sample",
+        pipeline="inference",
+        params={"inference.image_path": str(image)},
+    )
+    written = json.loads(
+        (trained_project / "data" / "sample" / "07_model_output" / "inference.json").read_text()
+    )
     assert written["image_path"] == str(image)
     assert set(written) >= {"predicted_class", "probabilities", "topk"}
     assert sum(written["probabilities"].values()) == pytest.approx(1.0)
@@ -35,8 +39,9 @@ def test_single_image_prints_and_writes_the_prediction(trained_project: Path, mo
     assert f'"predicted_class": "{written["predicted_class"]}"' in printed
 
 
-def test_folder_predicts_every_image_and_reports_the_bad_one(trained_project: Path, tmp_path,
-                                                             monkeypatch):
+def test_folder_predicts_every_image_and_reports_the_bad_one(
+    trained_project: Path, tmp_path, monkeypatch
+):
     monkeypatch.chdir(trained_project)
     folder = tmp_path / "to_predict"
     folder.mkdir()
@@ -44,8 +49,12 @@ def test_folder_predicts_every_image_and_reports_the_bad_one(trained_project: Pa
     for path in sorted(source.iterdir())[:5]:
         shutil.copy(path, folder / path.name)
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
-    run_session(trained_project, env="sample", pipeline="inference",
-                params={"inference.image_path": str(folder)})
+    run_session(
+        trained_project,
+        env="sample",
+        pipeline="inference",
+        params={"inference.image_path": str(folder)},
+    )
     out = trained_project / "data" / "sample" / "07_model_output"
     table = pd.read_csv(out / "inference_predictions.csv")
     assert len(table) == 6
@@ -64,18 +73,22 @@ def test_missing_image_path_parameter_says_how_to_set_it(trained_project: Path, 
 
 def _probabilities_of(model_path: Path, image: Path, classes: list[str]) -> dict:
     classifier = OnnxClassifier(model_path, classes)
-    return classifier.predict_frame(pd.DataFrame({"image_path": [str(image)]}))[
-        "probabilities"][0]
+    return classifier.predict_frame(pd.DataFrame({"image_path": [str(image)]}))["probabilities"][0]
 
 
-def test_model_uri_takes_an_onnx_file_such_as_the_int8_model(trained_project: Path,
-                                                             monkeypatch):
+def test_model_uri_takes_an_onnx_file_such_as_the_int8_model(trained_project: Path, monkeypatch):
     monkeypatch.chdir(trained_project)
     image = _a_sample_image(trained_project)
     out = trained_project / "data" / "sample"
-    run_session(trained_project, env="sample", pipeline="inference",
-                params={"inference.image_path": str(image),
-                        "inference.model_uri": str(out / "06_models" / "model_int8.onnx")})
+    run_session(
+        trained_project,
+        env="sample",
+        pipeline="inference",
+        params={
+            "inference.image_path": str(image),
+            "inference.model_uri": str(out / "06_models" / "model_int8.onnx"),
+        },
+    )
     written = json.loads((out / "07_model_output" / "inference.json").read_text())
     classes = json.loads((out / "02_intermediate" / "classes.json").read_text())
     int8 = _probabilities_of(out / "06_models" / "model_int8.onnx", image, classes)
@@ -87,21 +100,37 @@ def test_model_uri_takes_an_onnx_file_such_as_the_int8_model(trained_project: Pa
 def test_a_model_uri_that_is_nothing_is_named(trained_project: Path, monkeypatch):
     monkeypatch.chdir(trained_project)
     with pytest.raises(DatasetError, match="inference.model_uri 'no/such/model' is neither"):
-        run_session(trained_project, env="sample", pipeline="inference",
-                    params={"inference.image_path": str(_a_sample_image(trained_project)),
-                            "inference.model_uri": "no/such/model"})
+        run_session(
+            trained_project,
+            env="sample",
+            pipeline="inference",
+            params={
+                "inference.image_path": str(_a_sample_image(trained_project)),
+                "inference.model_uri": "no/such/model",
+            },
+        )
 
 
 def test_model_uri_takes_the_registry_champion(trained_project: Path, monkeypatch):
     monkeypatch.chdir(trained_project)
     image = _a_sample_image(trained_project)
     summary = trained_project / "data" / "sample" / "07_model_output" / "inference.json"
-    run_session(trained_project, env="sample", pipeline="inference",
-                params={"inference.image_path": str(image)})
+    run_session(
+        trained_project,
+        env="sample",
+        pipeline="inference",
+        params={"inference.image_path": str(image)},
+    )
     local = json.loads(summary.read_text())
-    run_session(trained_project, env="sample", pipeline="inference",
-                params={"inference.image_path": str(image),
-                        "inference.model_uri": "models:/eurosat-landuse@champion"})
+    run_session(
+        trained_project,
+        env="sample",
+        pipeline="inference",
+        params={
+            "inference.image_path": str(image),
+            "inference.model_uri": "models:/eurosat-landuse@champion",
+        },
+    )
     champion = json.loads(summary.read_text())
     assert champion["probabilities"] == pytest.approx(local["probabilities"], abs=1e-6)
 
@@ -110,6 +139,12 @@ def test_model_uri_takes_the_registry_champion(trained_project: Path, monkeypatc
 def test_a_missing_alias_or_model_is_named(trained_project: Path, monkeypatch, uri: str):
     monkeypatch.chdir(trained_project)
     with pytest.raises(DatasetError, match=f"inference.model_uri '{uri}' cannot be loaded"):
-        run_session(trained_project, env="sample", pipeline="inference",
-                    params={"inference.image_path": str(_a_sample_image(trained_project)),
-                            "inference.model_uri": uri})
+        run_session(
+            trained_project,
+            env="sample",
+            pipeline="inference",
+            params={
+                "inference.image_path": str(_a_sample_image(trained_project)),
+                "inference.model_uri": uri,
+            },
+        )

@@ -23,8 +23,14 @@ def tiny_arrays(n_per_class: int, n_classes: int = 10, seed: int = 0) -> dict:
 
 
 def config(**overrides) -> TrainConfig:
-    params = {"epochs": 3, "batch_size": 16, "lr": 3e-3, "num_threads": 1, "seed": 0,
-              "warmup_fraction": 0.3}
+    params = {
+        "epochs": 3,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "num_threads": 1,
+        "seed": 0,
+        "warmup_fraction": 0.3,
+    }
     return TrainConfig(**{**params, **overrides})
 
 
@@ -46,6 +52,7 @@ def interrupt_after(epochs: int):
     def on_epoch_end(record: dict) -> None:
         if record["epoch"] == epochs:
             raise Interrupted
+
     return on_epoch_end
 
 
@@ -58,12 +65,21 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path: Path):
     data, val = tiny_arrays(4), tiny_arrays(1, seed=1)
     whole = train(small_model(), data, val, config(checkpoint_path=str(tmp_path / "a.pt")))
     with pytest.raises(Interrupted):
-        train(small_model(), data, val, config(checkpoint_path=str(tmp_path / "b.pt")),
-              on_epoch_end=interrupt_after(1))
+        train(
+            small_model(),
+            data,
+            val,
+            config(checkpoint_path=str(tmp_path / "b.pt")),
+            on_epoch_end=interrupt_after(1),
+        )
     epochs_seen = []
-    resumed = train(small_model(), data, val,
-                    config(resume=True, checkpoint_path=str(tmp_path / "b.pt")),
-                    on_epoch_end=lambda record: epochs_seen.append(record["epoch"]))
+    resumed = train(
+        small_model(),
+        data,
+        val,
+        config(resume=True, checkpoint_path=str(tmp_path / "b.pt")),
+        on_epoch_end=lambda record: epochs_seen.append(record["epoch"]),
+    )
     assert epochs_seen == [2, 3]  # the resumed run goes on numbering epochs (MLflow steps)
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
     assert [r["val_loss"] for r in resumed.history] == [r["val_loss"] for r in whole.history]
@@ -75,11 +91,20 @@ def test_resume_with_other_parameters_is_refused(tmp_path: Path):
     data = tiny_arrays(2)
     checkpoint = str(tmp_path / "c.pt")
     with pytest.raises(Interrupted):
-        train(small_model(), data, data, config(epochs=2, checkpoint_path=checkpoint),
-              on_epoch_end=interrupt_after(1))
+        train(
+            small_model(),
+            data,
+            data,
+            config(epochs=2, checkpoint_path=checkpoint),
+            on_epoch_end=interrupt_after(1),
+        )
     with pytest.raises(ValueError, match="different training parameters \\(lr\\)"):
-        train(small_model(), data, data,
-              config(epochs=2, lr=0.1, resume=True, checkpoint_path=checkpoint))
+        train(
+            small_model(),
+            data,
+            data,
+            config(epochs=2, lr=0.1, resume=True, checkpoint_path=checkpoint),
+        )
 
 
 def test_unknown_training_parameter_is_named():
@@ -97,8 +122,12 @@ def test_ddp_with_two_gloo_processes(tmp_path: Path):
     data, val = tiny_arrays(4), tiny_arrays(1, seed=1)
     spec = ModelSpec("simple_cnn", width=8)
     result = train_distributed(
-        spec, data, val, config(epochs=2, device="cpu", checkpoint_path=str(tmp_path / "d.pt")),
-        world_size=2)
+        spec,
+        data,
+        val,
+        config(epochs=2, device="cpu", checkpoint_path=str(tmp_path / "d.pt")),
+        world_size=2,
+    )
     assert len(result.history) == 2 and np.isfinite(result.history[-1]["train_loss"])
     assert (tmp_path / "d.pt").is_file()
     model = build_model(spec)
@@ -110,12 +139,12 @@ def test_tta_averages_the_eight_views_and_is_rotation_invariant():
 
     torch.manual_seed(0)
     model = build_model(ModelSpec("simple_cnn", width=8)).eval()
-    bundle = {"spec": ModelSpec("simple_cnn", width=8).to_dict(),
-              "state_dict": model.state_dict()}
+    bundle = {"spec": ModelSpec("simple_cnn", width=8).to_dict(), "state_dict": model.state_dict()}
     tta = load_trained_model(bundle, tta=True)
     x = torch.randn(3, 3, 64, 64)
-    views = [x, x.flip(-1)] + [torch.rot90(v, k, (-2, -1)) for k in (1, 2, 3)
-                               for v in (x, x.flip(-1))]
+    views = [x, x.flip(-1)] + [
+        torch.rot90(v, k, (-2, -1)) for k in (1, 2, 3) for v in (x, x.flip(-1))
+    ]
     with torch.no_grad():
         expected = torch.stack([model(v) for v in views]).mean(0)
         assert torch.allclose(tta(x), expected, atol=1e-5)

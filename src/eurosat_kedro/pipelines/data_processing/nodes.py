@@ -29,8 +29,7 @@ def index_images(raw_images: Path, classes: list[str]) -> tuple[pd.DataFrame, di
     return table, {"images": images}
 
 
-def split_images(image_index: pd.DataFrame, fractions: dict[str, float],
-                 seed: int) -> pd.DataFrame:
+def split_images(image_index: pd.DataFrame, fractions: dict[str, float], seed: int) -> pd.DataFrame:
     """The index with a ``split`` column: stratified train/val/test, or ``excluded``."""
     splits = image_index.copy()
     splits["split"] = stratified_split(image_index, fractions, seed)
@@ -42,19 +41,23 @@ def cache_split_arrays(splits: pd.DataFrame, decoded: dict) -> tuple[dict, dict,
     bundles = []
     for split in SPLITS:
         rows = splits[splits["split"] == split]
-        bundles.append({
-            "images": decoded["images"][rows["image_row"].to_numpy()],
-            "labels": rows["label"].to_numpy(dtype=np.int64),
-            "paths": rows["path"].to_numpy(dtype=str),
-        })
+        bundles.append(
+            {
+                "images": decoded["images"][rows["image_row"].to_numpy()],
+                "labels": rows["label"].to_numpy(dtype=np.int64),
+                "paths": rows["path"].to_numpy(dtype=str),
+            }
+        )
     return tuple(bundles)
 
 
 def report_data(splits: pd.DataFrame, classes: list[str]) -> dict:
     """Class list, per-split class counts and the unusable files with their problems."""
     counts = {
-        split: {name: int(((splits["split"] == split) & (splits["class_name"] == name)).sum())
-                for name in classes}
+        split: {
+            name: int(((splits["split"] == split) & (splits["class_name"] == name)).sum())
+            for name in classes
+        }
         for split in SPLITS
     }
     bad = splits[~splits["valid"]]
@@ -64,6 +67,7 @@ def report_data(splits: pd.DataFrame, classes: list[str]) -> dict:
         "usable_images": int(splits["valid"].sum()),
         "splits": counts,
         "split_sizes": {split: sum(counts[split].values()) for split in SPLITS},
-        "bad_files": [{"path": p, "problem": q} for p, q in zip(bad["path"], bad["problem"],
-                                                                strict=True)],
+        "bad_files": [
+            {"path": p, "problem": q} for p, q in zip(bad["path"], bad["problem"], strict=True)
+        ],
     }

@@ -13,12 +13,24 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(validate_classes, "params:data.classes", "classes", name="validate_classes"),
-            Node(index_images, ["raw_images", "classes"], ["image_index", "decoded_images"],
-                 name="index_images"),
-            Node(split_images, ["image_index", "params:data.split.fractions",
-                                "params:data.split.seed"], "image_splits", name="split_images"),
-            Node(cache_split_arrays, ["image_splits", "decoded_images"],
-                 ["train_arrays", "val_arrays", "test_arrays"], name="cache_split_arrays"),
+            Node(
+                index_images,
+                ["raw_images", "classes"],
+                ["image_index", "decoded_images"],
+                name="index_images",
+            ),
+            Node(
+                split_images,
+                ["image_index", "params:data.split.fractions", "params:data.split.seed"],
+                "image_splits",
+                name="split_images",
+            ),
+            Node(
+                cache_split_arrays,
+                ["image_splits", "decoded_images"],
+                ["train_arrays", "val_arrays", "test_arrays"],
+                name="cache_split_arrays",
+            ),
             Node(report_data, ["image_splits", "classes"], "data_report", name="report_data"),
         ],
         tags="data_processing",

@@ -15,8 +15,13 @@ from eurosat_kedro.training.mlflow_epochs import MlflowEpochLogger
 logger = logging.getLogger(__name__)
 
 
-def train_model(train_arrays: dict, val_arrays: dict, classes: list[str], model_params: dict,
-                training_params: dict) -> tuple[dict, list[dict]]:
+def train_model(
+    train_arrays: dict,
+    val_arrays: dict,
+    classes: list[str],
+    model_params: dict,
+    training_params: dict,
+) -> tuple[dict, list[dict]]:
     """Run the training loop; return the best model and the per-epoch history.
 
     Each epoch's metrics also reach the active MLflow run as the epoch ends (``training.*``,
@@ -26,13 +31,18 @@ def train_model(train_arrays: dict, val_arrays: dict, classes: list[str], model_
     cfg = TrainConfig.from_params(training_params, spec.to_dict())
     log_epoch = MlflowEpochLogger.for_active_run()
     if cfg.num_processes > 1:
-        result = train_distributed(spec, train_arrays, val_arrays, cfg, cfg.num_processes,
-                                   log_epoch)
+        result = train_distributed(
+            spec, train_arrays, val_arrays, cfg, cfg.num_processes, log_epoch
+        )
     else:
         torch.manual_seed(cfg.seed)
         result = train(build_model(spec), train_arrays, val_arrays, cfg, on_epoch_end=log_epoch)
-    logger.info("Best val accuracy %.4f at epoch %d on %s", result.best_val_accuracy,
-                result.best_epoch, result.device)
+    logger.info(
+        "Best val accuracy %.4f at epoch %d on %s",
+        result.best_val_accuracy,
+        result.best_epoch,
+        result.device,
+    )
     bundle = {
         "state_dict": result.best_state,
         "spec": spec.for_rebuild().to_dict(),  # rebuild without fetching weights again

@@ -8,10 +8,12 @@ from .nodes import train_model
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(train_model,
-                 ["train_arrays", "val_arrays", "classes", "params:model", "params:training"],
-                 ["trained_model", "training_history"],
-                 name="train_model"),
+            Node(
+                train_model,
+                ["train_arrays", "val_arrays", "classes", "params:model", "params:training"],
+                ["trained_model", "training_history"],
+                name="train_model",
+            ),
         ],
         tags="training",
     )
