@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import requests
 from omegaconf import OmegaConf
@@ -171,6 +172,37 @@ def free_registered_port(seed: int = 0) -> int:
     raise RuntimeError("no free port between 20000 and 49151")
 
 
+def mlflow_serve_command(model_uri: str) -> list[str]:
+    """`mlflow models serve` of ``model_uri`` on 127.0.0.1 in this Python (for running_server)."""
+    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+            "-h", "127.0.0.1", "-p", "{port}", "--env-manager", "local"]  # fmt: skip
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process group started with ``start_new_session``; SIGKILL it after 30 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def tiny_onnx(props: dict[str, str]) -> onnx.ModelProto:
+    """A one-node ONNX model (Relu) with metadata ``props``."""
+    node = onnx.helper.make_node("Relu", ["x"], ["y"])
+    graph = onnx.helper.make_graph(
+        [node],
+        "tiny",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    onnx.helper.set_model_props(model, props)
+    return model
+
+
 @contextmanager
 def running_server(
     command: list[str],
@@ -218,6 +250,4 @@ def running_server(
             time.sleep(0.5)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_process_group(process)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,13 @@ import pytest
 import requests
 
 from eurosat_kedro.ports import free_port
-from tests.conftest import copy_trained_data, run_session, running_server
+from tests.conftest import (
+    copy_trained_data,
+    mlflow_serve_command,
+    run_session,
+    running_server,
+    stop_process_group,
+)
 
 MODEL = "eurosat-landuse"
 
@@ -108,21 +113,7 @@ def test_mlflow_models_serve_answers_for_the_champion_alias(
 ):
     monkeypatch.chdir(trained_project)  # the served model's allowed root is data/ of the cwd
     uri = f"sqlite:///{trained_project / 'mlflow.db'}"
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        f"models:/{MODEL}@champion",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        "{port}",
-        "--env-manager",
-        "local",
-    ]
+    command = mlflow_serve_command(f"models:/{MODEL}@champion")
     with running_server(
         command,
         trained_project,
@@ -198,13 +189,7 @@ def test_training_curves_reach_mlflow_while_training_runs(trained_project: Path,
         assert process.poll() is None  # still training: the curves are live
         assert steps[:2] == [1, 2]
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        stop_process_group(process)
 
 
 def test_an_unreachable_tracking_server_is_named_before_any_work(

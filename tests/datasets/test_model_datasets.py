@@ -11,19 +11,11 @@ import torch
 from kedro.io import DatasetError
 
 from eurosat_kedro.datasets import ArrayBundleDataset, OnnxModelDataset, TorchModelDataset
+from tests.conftest import tiny_onnx
 
 
 def _tiny_onnx() -> onnx.ModelProto:
-    node = onnx.helper.make_node("Relu", ["x"], ["y"])
-    graph = onnx.helper.make_graph(
-        [node],
-        "tiny",
-        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
-    )
-    model = onnx.helper.make_model(graph)
-    onnx.helper.set_model_props(model, {"classes": "A,B"})
-    return model
+    return tiny_onnx({"classes": "A,B"})
 
 
 @pytest.mark.parametrize(

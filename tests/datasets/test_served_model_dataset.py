@@ -10,20 +10,12 @@ import pytest
 from kedro.io import DatasetError
 
 from eurosat_kedro.datasets import ServedModelDataset
+from tests.conftest import tiny_onnx
 
 
 def _onnx_file(folder: Path, props: dict[str, str]) -> Path:
-    node = onnx.helper.make_node("Relu", ["x"], ["y"])
-    graph = onnx.helper.make_graph(
-        [node],
-        "tiny",
-        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
-    )
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
-    onnx.helper.set_model_props(model, props)
     path = folder / "model.onnx"
-    onnx.save(model, str(path))
+    onnx.save(tiny_onnx(props), str(path))
     return path
 
 

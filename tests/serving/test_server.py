@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,26 +12,12 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import image_bytes, running_server
+from tests.conftest import image_bytes, mlflow_serve_command, running_server
 
 
 @pytest.fixture(scope="module")
 def server(trained_project: Path):
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        "data/sample/06_models/mlflow_model",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        "{port}",
-        "--env-manager",
-        "local",
-    ]
+    command = mlflow_serve_command("data/sample/06_models/mlflow_model")
     # the default allowed root (data/ of the working directory) applies
     with running_server(
         command, trained_project, "/ping", env={"EUROSAT_ALLOWED_ROOTS": ""}
