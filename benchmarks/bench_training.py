@@ -1,11 +1,19 @@
-"""Images/s of the full training loop vs bare forward+backward+step, for both models on CPU.
+"""Images/s of the full training loop on CPU, fp32 against bf16 mixed precision, and the bare
+forward+backward+step, for both models, side by side in one run.
 
     .venv/bin/python benchmarks/bench_training.py [--images 3072] [--threads 2]
 
-The loop figure covers everything `train()` does per step (batch gather from the cached
-arrays, augmentation, forward, backward, optimiser and scheduler step, loss bookkeeping, progress
-bar); the bare figure is the same model and batch size on random tensors with nothing else.
+The loop figures cover everything `train()` does per step (batch gather from the cached
+arrays, augmentation, forward, backward, optimiser and scheduler step, loss bookkeeping,
+progress bar): `fp32` is `training.amp=false,training.channels_last=false`, `bf16` is
+`training.amp=true` (CPU autocast to bfloat16) with fp32 layout, `bf16+NHWC` adds
+`training.channels_last=true` (the defaults). bf16 needs a CPU with AVX-512 BF16 or AMX; elsewhere
+`training.amp` stays fp32 and the bf16 columns say n/a. The bare figure is fp32 on random tensors.
 Uses data/05_model_input/train.npz when it exists, else random images of the same shape.
+
+With `--accuracy-epochs N` (needs the real cached splits) it then trains simple_cnn from the
+same seed for N epochs on the first `--images` training images, once in fp32 and once in
+bf16+NHWC, and prints both validation accuracies on the whole validation split.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import numpy as np
 import torch
 
 from eurosat_kedro.models import ModelSpec, build_model
+from eurosat_kedro.training.device import cpu_has_bf16
 from eurosat_kedro.training.loop import TrainConfig, train
 
 
@@ -36,12 +45,43 @@ def bare_rate(name: str, batch: int, steps: int) -> float:
     return batch * steps / (time.perf_counter() - start)
 
 
-def loop_rate(name: str, data: dict, batch: int, threads: int) -> float:
+def loop_rate(
+    name: str, data: dict, batch: int, threads: int, amp: bool, channels_last: bool
+) -> float:
     torch.manual_seed(0)
-    cfg = TrainConfig(epochs=1, batch_size=batch, num_threads=threads, device="cpu")
+    cfg = TrainConfig(
+        epochs=1,
+        batch_size=batch,
+        num_threads=threads,
+        device="cpu",
+        amp=amp,
+        channels_last=channels_last,
+    )
     val = {"images": data["images"][:8], "labels": data["labels"][:8]}
     result = train(build_model(ModelSpec(name)), data, val, cfg)
     return result.history[0]["images_per_second"]
+
+
+def accuracy_check(data: dict, epochs: int, batch: int, threads: int) -> None:
+    with np.load("data/05_model_input/val.npz") as bundle:
+        val = {"images": bundle["images"], "labels": bundle["labels"]}
+    print(f"simple_cnn, {epochs} epochs on {len(data['images'])} training images, "
+          f"validation on {len(val['images'])}")  # fmt: skip
+    for label, amp in (("fp32", False), ("bf16+NHWC", True)):
+        torch.manual_seed(0)
+        cfg = TrainConfig(
+            epochs=epochs,
+            batch_size=batch,
+            num_threads=threads,
+            device="cpu",
+            amp=amp,
+            channels_last=amp,
+        )
+        started = time.perf_counter()
+        result = train(build_model(ModelSpec("simple_cnn")), data, val, cfg)
+        curve = " ".join(f"{row['val_accuracy']:.4f}" for row in result.history)
+        print(f"{label:<10} best val accuracy {result.best_val_accuracy:.4f} "
+              f"in {time.perf_counter() - started:.0f} s; per epoch: {curve}")  # fmt: skip
 
 
 def main() -> None:
@@ -49,6 +89,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3072)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--accuracy-epochs", type=int, default=0)
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cache = Path("data/05_model_input/train.npz")
@@ -66,13 +108,25 @@ def main() -> None:
             "labels": rng.integers(0, 10, args.images),
         }
         source = f"{args.images} random images"
+    if args.accuracy_epochs:
+        accuracy_check(data, args.accuracy_epochs, args.batch, args.threads)
+    if args.skip_speed:
+        return
     steps = args.images // args.batch
-    print(f"CPU, {args.threads} threads, batch {args.batch}, {source}")
-    print(f"{'model':<12}{'loop img/s':>12}{'bare img/s':>12}{'loop/bare':>11}")
+    bf16 = cpu_has_bf16()
+    print(f"CPU, {args.threads} threads, batch {args.batch}, {source}, native bf16: {bf16}")
+    header = ("model", "fp32", "bf16", "bf16+NHWC", "best/fp32", "bare fp32")
+    print(f"{header[0]:<12}" + "".join(f"{h:>11}" for h in header[1:]))
     for name in ("simple_cnn", "resnet18"):
-        loop = loop_rate(name, data, args.batch, args.threads)
+        fp32 = loop_rate(name, data, args.batch, args.threads, amp=False, channels_last=False)
+        if bf16:
+            mixed = loop_rate(name, data, args.batch, args.threads, amp=True, channels_last=False)
+            nhwc = loop_rate(name, data, args.batch, args.threads, amp=True, channels_last=True)
+            cells = [f"{mixed:.1f}", f"{nhwc:.1f}", f"{max(mixed, nhwc) / fp32:.2f}x"]
+        else:
+            cells = ["n/a", "n/a", "n/a"]
         bare = bare_rate(name, args.batch, steps)
-        print(f"{name:<12}{loop:>12.1f}{bare:>12.1f}{loop / bare:>11.2f}")
+        print(f"{name:<12}{fp32:>11.1f}" + "".join(f"{c:>11}" for c in cells) + f"{bare:>11.1f}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +22,30 @@ def pick_device(requested: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("training.device is 'cuda' but no CUDA GPU is visible; use 'auto'")
     return device
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so that CPU autocast
+    to bf16 is faster than fp32 rather than emulated."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no way to tell cheaply, so no
+        return False
+    return torch.backends.mkldnn.is_available() and any(
+        flag in flags.split() for flag in ("avx512_bf16", "amx_bf16")
+    )
+
+
+def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """The mixed-precision type of ``training.amp`` on ``device``: fp16 on CUDA, bf16 on a CPU
+    with native bf16, else None (fp32)."""
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and cpu_has_bf16():
+        return torch.bfloat16
+    return None
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from eurosat_kedro.preprocessing import normalize
 
 from .augment import dihedral
-from .device import pick_device, seed_everything
+from .device import autocast_dtype, pick_device, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     num_threads: int = 0  # 0 keeps torch's default
-    amp: bool = True  # mixed precision, on CUDA only
-    channels_last: bool = True  # on CUDA only
+    amp: bool = True  # mixed precision: fp16 on CUDA, bf16 on CPUs with native bf16
+    channels_last: bool = True  # NHWC memory layout on CUDA and CPU
     eval_batch_size: int = 512
     resume: bool = False  # continue from checkpoint_path
     num_processes: int = 1
@@ -236,7 +236,7 @@ def _train_one_epoch(
     batch = min(cfg.batch_size, n)
     steps = n // batch  # the partial last batch is dropped (BatchNorm needs > 1 image)
     order = torch.randperm(n, generator=parts.generator)
-    channels_last = x.device.type == "cuda" and cfg.channels_last
+    channels_last = x.device.type in ("cuda", "cpu") and cfg.channels_last
     loss_sum, seen, started = 0.0, 0, time.perf_counter()
     bar = tqdm(range(steps), desc=desc, leave=False, disable=None if rank == 0 else True)
     for step in bar:
@@ -281,8 +281,9 @@ def train(
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = pick_device(cfg.device)
-    cuda = device.type == "cuda"
-    memory_format = torch.channels_last if (cuda and cfg.channels_last) else torch.preserve_format
+    amp_dtype = autocast_dtype(device, cfg.amp)
+    channels_last = cfg.channels_last and device.type in ("cuda", "cpu")
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
     model.to(device, memory_format=memory_format)
     bare = model.module if hasattr(model, "module") else model
 
@@ -298,12 +299,12 @@ def train(
         criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
         optimizer=optimizer,
         scheduler=_scheduler(optimizer, cfg, len(x_train) // min(cfg.batch_size, len(x_train))),
-        scaler=torch.amp.GradScaler("cuda", enabled=cuda and cfg.amp),
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
         generator=torch.Generator().manual_seed(cfg.seed),
     )
 
     def autocast():
-        return torch.autocast("cuda", dtype=torch.float16, enabled=cuda and cfg.amp)
+        return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
 
     checkpoint = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
     progress = _Progress()
