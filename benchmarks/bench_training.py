@@ -95,11 +95,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cache = Path("data/05_model_input/train.npz")
     if cache.is_file():
-        with np.load(cache) as bundle:
-            data = {
-                "images": bundle["images"][: args.images],
-                "labels": bundle["labels"][: args.images],
-            }
+        with np.load(cache) as bundle:  # a seeded random subset: the cache is sorted by class
+            pick = np.random.default_rng(0).permutation(len(bundle["labels"]))[: args.images]
+            pick = np.sort(pick)
+            data = {"images": bundle["images"][pick], "labels": bundle["labels"][pick]}
         source = f"{len(data['images'])} real images from {cache}"
     else:
         rng = np.random.default_rng(0)

@@ -251,3 +251,20 @@ def running_server(
         yield url
     finally:
         stop_process_group(process)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] Spark session for every test of the run that needs Spark."""
+    from eurosat_kedro.spark import get_spark
+
+    session = get_spark(
+        {
+            "spark.master": "local[2]",
+            "spark.ui.enabled": False,
+            "spark.sql.shuffle.partitions": 4,
+            "spark.driver.memory": "1g",
+        }
+    )
+    yield session
+    session.stop()

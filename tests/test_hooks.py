@@ -34,3 +34,5 @@ def test_a_pipeline_leaves_no_mlflow_run_open_but_the_users(
     with mlflow.start_run() as mine:
         run_session(trained_project, env="sample", pipeline="evaluation")
         assert mlflow.active_run().info.run_id == mine.info.run_id
+        assert mlflow.get_run(mine.info.run_id).info.status == "RUNNING"  # still the user's
+    assert mlflow.active_run() is None  # kedro-mlflow's reopenings of it did not stay behind

@@ -34,7 +34,11 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path)
     }
     assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.pt"}
     # the served model is a logged MLflow model of this run, registered as the first champion
-    (logged,) = client.search_logged_models([experiment.experiment_id])
+    (logged,) = [
+        model
+        for model in client.search_logged_models([experiment.experiment_id])
+        if model.source_run_id == run.info.run_id
+    ]
     assert logged.name == "mlflow_model" and logged.source_run_id == run.info.run_id
     linked = {m.key: m.value for m in logged.metrics}  # the model view shows its test metrics
     assert linked["test.accuracy"] == linked["served.test_accuracy"] == metrics["accuracy"]

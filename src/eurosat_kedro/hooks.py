@@ -74,34 +74,70 @@ def check_tracking_server(uri: str) -> None:
         ) from error
 
 
+def _active_run_stack() -> list:
+    """MLflow's stack of active runs of this thread (private to MLflow, read-only here)."""
+    from mlflow.tracking import fluent
+
+    stack = getattr(fluent, "_active_run_stack", None)
+    return stack.get() if stack is not None else []
+
+
 class CloseMlflowRuns:
-    """End the MLflow run of a pipeline completely when the pipeline ends.
+    """Leave MLflow's active runs as they were before the pipeline.
 
     kedro-mlflow reopens its run before every node (for threaded runners), which stacks the
     same run in MLflow's active-run stack, and closes it once at the end: in a process that
     runs several pipelines (``kedro jupyter``, ``session.run`` twice) the next run would log
-    into the previous one. A run the user opened before the pipeline is left open.
+    into the previous one, or into a run the user had opened. Runs the pipeline opened are
+    ended (FINISHED, or FAILED on error); extra entries of a run the user opened before are
+    dropped from the stack without ending it.
     """
 
     def __init__(self):
-        self._opened_before: bool = False
+        self._before: list[str] = []
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self) -> None:
-        import mlflow
-
-        self._opened_before = mlflow.active_run() is not None
+        self._before = [run.info.run_id for run in _active_run_stack()]
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self) -> None:
-        self._close("FINISHED")
+        self._restore("FINISHED")
 
     @hook_impl(trylast=True)
     def on_pipeline_error(self) -> None:
-        self._close("FAILED")
+        self._restore("FAILED")
 
-    def _close(self, status: str) -> None:
+    def _restore(self, status: str) -> None:
         import mlflow
 
-        while not self._opened_before and mlflow.active_run():
-            mlflow.end_run(status)
+        stack = _active_run_stack()
+        while len(stack) > len(self._before):
+            if stack[-1].info.run_id in self._before:
+                stack.pop()  # a duplicate of the user's run: keep it open
+            else:
+                mlflow.end_run(status)
+
+
+class SparkHooks:
+    """Start the Spark session of ``conf/<env>/spark.yml`` before a pipeline that has a node
+    tagged ``spark`` (as Kedro's PySpark guide does, but lazily): other pipelines start no JVM.
+    A missing Java fails the run here, before any node, saying what to install."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from kedro.config import MissingConfigException
+
+        from eurosat_kedro import spark
+
+        try:
+            spark.configure(dict(context.config_loader["spark"]))
+        except MissingConfigException:  # no spark.yml in this project or environment
+            spark.configure({})
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline) -> None:
+        from eurosat_kedro import spark
+
+        if any(spark.SPARK_TAG in node.tags for node in pipeline.nodes):
+            spark.get_spark()

@@ -7,8 +7,13 @@ from kedro.pipeline import Pipeline
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Every pipeline by name; ``__default__`` runs all but ``inference`` (which needs
-    ``inference.image_path``)."""
+    """Every pipeline by name; ``__default__`` runs all but ``inference``, ``mapping`` and
+    ``batch_inference`` (which need ``inference.image_path``, ``mapping.scene`` and
+    ``batch_inference.input``)."""
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["__default__"] = sum(p for name, p in pipelines.items() if name != "inference")
+    pipelines["__default__"] = sum(
+        p
+        for name, p in pipelines.items()
+        if name not in ("inference", "mapping", "batch_inference")
+    )
     return pipelines

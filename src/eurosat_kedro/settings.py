@@ -2,15 +2,15 @@
 
 from kedro.config import OmegaConfigLoader
 
-from eurosat_kedro.hooks import CloseMlflowRuns, ProjectPathResolver
+from eurosat_kedro.hooks import CloseMlflowRuns, ProjectPathResolver, SparkHooks
 
-HOOKS = (ProjectPathResolver(), CloseMlflowRuns())
+HOOKS = (ProjectPathResolver(), CloseMlflowRuns(), SparkHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # An environment (e.g. `sample`) overrides single keys, not whole top-level blocks.
-    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
-    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft", "spark": "soft"},
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"], "spark": ["spark*", "spark*/**"]},
 }

@@ -12,6 +12,8 @@ _WHERE = {
     "OnnxModelDataset": "onnx_model_dataset",
     "PyfuncModelDataset": "pyfunc_model_dataset",
     "ServedModelDataset": "served_model_dataset",
+    "SceneDataset": "scene_dataset",
+    "GeoTiffDataset": "geotiff_dataset",
 }
 __all__ = sorted(_WHERE)
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from eurosat_kedro.preprocessing import IMAGE_SIZE, normalize
 
-from .images import ImageInputError, read_b64, read_path
+from .images import ImageInputError, read_b64, read_bytes, read_path
 from .predict import describe, softmax
 
 
@@ -27,8 +27,14 @@ class RequestError(ValueError):
     """Some rows of a request are unusable; the message names each row and its problem."""
 
 
+INPUT_COLUMNS = ("image_path", "image_b64", "image_bytes")
+ORT_THREADS_ENV = "EUROSAT_ORT_THREADS"
+ON_ERROR = ("raise", "row")  # the pyfunc's ``on_error`` param: fail the request, or error rows
+
+
 class OnnxClassifier:
-    """Predict EuroSAT classes for images given by path or base64, through ONNX Runtime."""
+    """Predict EuroSAT classes for images given by path, base64 text or raw bytes, through ONNX
+    Runtime."""
 
     def __init__(
         self,
@@ -55,12 +61,14 @@ class OnnxClassifier:
     @classmethod
     def from_config(cls, onnx_path: str | Path, config_path: str | Path) -> OnnxClassifier:
         """Build from the JSON config saved beside the model; ``EUROSAT_ALLOWED_ROOTS``
-        (os.pathsep-separated) overrides the allowed roots."""
+        (os.pathsep-separated) overrides the allowed roots, ``EUROSAT_ORT_THREADS`` sets ONNX
+        Runtime's intra-op threads (0 or unset: one per core; Spark sets 1 per task)."""
         config = json.loads(Path(config_path).read_text())
         roots = config.get("allowed_roots")
         if os.environ.get("EUROSAT_ALLOWED_ROOTS"):
             roots = os.environ["EUROSAT_ALLOWED_ROOTS"].split(os.pathsep)
-        return cls(onnx_path, config["classes"], config.get("topk", 3), roots)
+        threads = int(os.environ.get(ORT_THREADS_ENV) or 0)
+        return cls(onnx_path, config["classes"], config.get("topk", 3), roots, threads)
 
     def logits(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Logits for uint8 ``(N, 64, 64, 3)`` images."""
@@ -71,24 +79,30 @@ class OnnxClassifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)), np.float32)
 
     def read_rows(self, frame: pd.DataFrame) -> tuple[np.ndarray, dict[int, str]]:
-        """Decode every row; returns the good images and ``{row: problem}`` for bad ones."""
-        columns = [c for c in ("image_path", "image_b64") if c in frame.columns]
+        """Decode every row (exactly one of ``image_path``, ``image_b64``, ``image_bytes`` set);
+        returns the good images and ``{row: problem}`` for bad ones."""
+        columns = [c for c in INPUT_COLUMNS if c in frame.columns]
         if not columns:
             raise RequestError(
-                f"expected a column 'image_path' or 'image_b64', got {list(frame.columns)}"
+                f"expected a column 'image_path', 'image_b64' or 'image_bytes', "
+                f"got {list(frame.columns)}"
             )
         images, errors = [], {}
-        for row, record in enumerate(frame.to_dict("records")):
-            path, b64 = record.get("image_path"), record.get("image_b64")
+        for row, record in enumerate(frame[columns].to_dict("records")):
+            given = {name: value for name, value in record.items() if _is_set(value)}
             try:
-                if isinstance(b64, str) and b64 and isinstance(path, str) and path:
-                    raise ImageInputError("both image_path and image_b64 are set; send one")
-                if isinstance(b64, str) and b64:
-                    images.append(read_b64(b64))
-                elif isinstance(path, str) and path:
-                    images.append(read_path(path, self.allowed_roots))
+                if len(given) > 1:
+                    raise ImageInputError(f"both {' and '.join(given)} are set; send one")
+                if "image_b64" in given:
+                    images.append(read_b64(given["image_b64"]))
+                elif "image_bytes" in given:
+                    images.append(read_bytes(given["image_bytes"]))
+                elif "image_path" in given:
+                    images.append(read_path(given["image_path"], self.allowed_roots))
+                elif any(isinstance(value, bytes) for value in record.values()):
+                    raise ImageInputError("image_bytes is empty (a 0-byte file)")
                 else:
-                    raise ImageInputError("neither image_path nor image_b64 is set")
+                    raise ImageInputError(f"none of {', '.join(columns)} is set")
             except ImageInputError as error:
                 errors[row] = str(error)
         stacked = np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
@@ -102,3 +116,33 @@ class OnnxClassifier:
                 "; ".join(f"row {row}: {problem}" for row, problem in sorted(errors.items()))
             )
         return pd.DataFrame(describe(softmax(self.logits(images)), self.classes, self.topk))
+
+    def predict_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One output row per input row, whatever its problem: the prediction and
+        ``error=None``, or ``error`` with no class (``probability`` NaN, empty ``topk`` and
+        ``probabilities``), so a batch job never loses or fails on a row."""
+        images, errors = self.read_rows(frame)
+        results = iter(describe(softmax(self.logits(images)), self.classes, self.topk))
+        rows = []
+        for row in range(len(frame)):
+            if row in errors:
+                rows.append(
+                    {
+                        "predicted_class": None,
+                        "probability": float("nan"),
+                        "probabilities": {},
+                        "topk": [],
+                        "error": errors[row],
+                    }
+                )
+            else:
+                result = next(results)
+                rows.append({**result, "probability": result["topk"][0]["probability"]})
+                rows[-1]["error"] = None
+        columns = ["predicted_class", "probability", "probabilities", "topk", "error"]
+        return pd.DataFrame(rows, columns=columns)
+
+
+def _is_set(value) -> bool:
+    """A non-empty string or bytes value (None, NaN and empty ones are not set)."""
+    return isinstance(value, (str, bytes, bytearray, memoryview)) and len(value) > 0

@@ -1,4 +1,4 @@
-"""Read request images safely: base64 bytes, or paths confined to allowed roots."""
+"""Read request images safely: raw or base64 bytes, or paths confined to allowed roots."""
 
 from __future__ import annotations
 
@@ -74,6 +74,15 @@ def read_b64(text: str) -> np.ndarray:
     except (binascii.Error, ValueError, TypeError) as error:
         raise ImageInputError(f"image_b64 is not valid base64 ({error})") from error
     return decode(data)
+
+
+def read_bytes(data: bytes | bytearray | memoryview) -> np.ndarray:
+    """Raw file bytes (e.g. Spark's ``binaryFile`` content) -> uint8 ``(64, 64, 3)``."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageInputError(f"image_bytes must be bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ImageInputError("image_bytes is empty (a 0-byte file)")
+    return decode(bytes(data))
 
 
 def read_path(path: str, allowed_roots: list[Path] | None) -> np.ndarray:

@@ -1,8 +1,11 @@
 """The MLflow pyfunc model that `mlflow models serve` runs: ONNX Runtime, no torch, no Kedro.
 
-Input: a DataFrame with ``image_path`` (absolute, or relative to the server's working
-directory, under the allowed roots) or ``image_b64``. Output per row: ``predicted_class``,
-``probabilities`` and ``topk``. A bad row makes the request fail with HTTP 400 naming it.
+Input: a DataFrame with, per row, one of ``image_path`` (absolute, or relative to the server's
+working directory, under the allowed roots), ``image_b64`` (base64 text) or ``image_bytes`` (raw
+file bytes, e.g. Spark's ``binaryFile`` content). Output per row: ``predicted_class``,
+``probabilities`` and ``topk``. By default (param ``on_error="raise"``) a bad row makes the
+request fail with HTTP 400 naming it; with ``on_error="row"`` every row gets an answer, adding
+``probability`` (top class) and ``error`` (None, or the problem of a row that has no class).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from .classifier import OnnxClassifier, RequestError
+from .classifier import ON_ERROR, OnnxClassifier, RequestError
 
 
 class EuroSatPyfunc(mlflow.pyfunc.PythonModel):
@@ -26,6 +29,14 @@ class EuroSatPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
+        on_error = (params or {}).get("on_error", "raise")
+        if on_error not in ON_ERROR:
+            raise MlflowException(
+                f"params.on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        if on_error == "row":
+            return self.classifier.predict_rows(model_input)
         try:
             return self.classifier.predict_frame(model_input)
         except RequestError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
@@ -29,12 +30,49 @@ def _worker(
     on_epoch_end: Callable | None,
     out: Path,
 ) -> None:
+    result = _train_rank(
+        rank,
+        world_size,
+        f"tcp://127.0.0.1:{port}",
+        spec,
+        train_data,
+        val_data,
+        cfg,
+        on_epoch_end,
+    )
+    if rank == 0:
+        torch.save(result, out)
+
+
+def _spark_worker(
+    spec: ModelSpec,
+    train_data: dict,
+    val_data: dict,
+    cfg: TrainConfig,
+    on_epoch_end: Callable | None,
+) -> dict | None:
+    """One rank under TorchDistributor, which sets RANK, WORLD_SIZE and MASTER_ADDR/PORT."""
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    return _train_rank(rank, world_size, "env://", spec, train_data, val_data, cfg, on_epoch_end)
+
+
+def _train_rank(
+    rank: int,
+    world_size: int,
+    init_method: str,
+    spec: ModelSpec,
+    train_data: dict,
+    val_data: dict,
+    cfg: TrainConfig,
+    on_epoch_end: Callable | None,
+) -> dict | None:
+    """Join the process group, train this rank's share; rank 0 returns the result as a dict."""
     cuda = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
     if cuda:
         torch.cuda.set_device(rank % torch.cuda.device_count())
     dist.init_process_group(
         "nccl" if cuda else "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
+        init_method=init_method,
         rank=rank,
         world_size=world_size,
     )
@@ -47,8 +85,7 @@ def _worker(
         model.to(device or "cpu")
         ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
         result = train(ddp, train_data, val_data, cfg, rank, world_size, on_epoch_end)
-        if rank == 0:
-            torch.save(asdict(result), out)
+        return asdict(result) if rank == 0 else None
     finally:
         dist.destroy_process_group()
 
@@ -62,7 +99,13 @@ def train_distributed(
     on_epoch_end: Callable | None = None,
 ) -> TrainResult:
     """Spawn ``world_size`` processes (NCCL on GPUs, gloo on CPU) and return rank 0's result;
-    ``on_epoch_end`` (picklable) runs in rank 0's process."""
+    ``on_epoch_end`` (picklable) runs in rank 0's process. With ``cfg.engine == "spark"``
+    Spark's TorchDistributor (local mode, on the active or configured Spark session) starts
+    the processes instead, through torchrun."""
+    if cfg.engine == "spark":
+        return _train_on_spark(spec, train_data, val_data, cfg, world_size, on_epoch_end)
+    if cfg.engine != "local":
+        raise ValueError(f"training.engine must be local or spark, got {cfg.engine!r}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.pt"
         mp.spawn(
@@ -72,3 +115,22 @@ def train_distributed(
             args=(world_size, free_port(), spec, train_data, val_data, cfg, on_epoch_end, out),
         )
         return TrainResult(**torch.load(out, weights_only=True))
+
+
+def _train_on_spark(
+    spec: ModelSpec,
+    train_data: dict,
+    val_data: dict,
+    cfg: TrainConfig,
+    world_size: int,
+    on_epoch_end: Callable | None,
+) -> TrainResult:
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    from eurosat_kedro.spark import get_spark
+
+    get_spark()  # TorchDistributor runs on the active session
+    use_gpu = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
+    distributor = TorchDistributor(num_processes=world_size, local_mode=True, use_gpu=use_gpu)
+    result = distributor.run(_spark_worker, spec, train_data, val_data, cfg, on_epoch_end)
+    return TrainResult(**result)

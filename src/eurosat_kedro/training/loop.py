@@ -51,6 +51,7 @@ class TrainConfig:
     eval_batch_size: int = 512
     resume: bool = False  # continue from checkpoint_path
     num_processes: int = 1
+    engine: str = "local"  # local: processes spawned here | spark: Spark's TorchDistributor
     checkpoint_path: str | None = None  # written every epoch (rank 0); None: no checkpoints
     model_spec: dict = field(default_factory=dict)  # the model parameters, for resume checks
 
@@ -70,6 +71,7 @@ class TrainConfig:
             "num_threads",
             "eval_batch_size",
             "num_processes",
+            "engine",
             "checkpoint_path",
         }
         return {k: v for k, v in asdict(self).items() if k not in skip}

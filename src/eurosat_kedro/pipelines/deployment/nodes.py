@@ -10,7 +10,7 @@ import onnx
 import pandas as pd
 import torch
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from PIL import Image
 
 from eurosat_kedro import registry
@@ -20,7 +20,7 @@ from eurosat_kedro.models import quantize as int8
 from eurosat_kedro.models.export import metadata_of, prepare_for_export
 from eurosat_kedro.models.quantize import QuantizationError
 from eurosat_kedro.preprocessing import IMAGE_SIZE
-from eurosat_kedro.serving.classifier import OnnxClassifier
+from eurosat_kedro.serving.classifier import ON_ERROR, OnnxClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -206,8 +206,10 @@ def package_mlflow_model(
             [
                 ColSpec("string", "image_path", required=False),
                 ColSpec("string", "image_b64", required=False),
+                ColSpec("binary", "image_bytes", required=False),
             ]
-        )
+        ),
+        params=ParamSchema([ParamSpec("on_error", "string", ON_ERROR[0])]),
     )
     example = pd.DataFrame({"image_b64": [_example_b64(test_arrays["images"][0])]})
     return {

@@ -30,7 +30,7 @@ def train_model(
     spec = ModelSpec.from_params(model_params, len(classes))
     cfg = TrainConfig.from_params(training_params, spec.to_dict())
     log_epoch = MlflowEpochLogger.for_active_run()
-    if cfg.num_processes > 1:
+    if cfg.num_processes > 1 or cfg.engine != "local":  # train_distributed checks engine
         result = train_distributed(
             spec, train_arrays, val_arrays, cfg, cfg.num_processes, log_epoch
         )

@@ -1,0 +1,62 @@
+"""Classify every window of a scene, a strip of windows at a time (memory stays bounded)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from rasterio.windows import Window
+
+from eurosat_kedro.serving.predict import softmax
+
+from .grid import CLASS_NODATA, WindowGrid
+from .scene import Scene
+from .stretch import to_uint8
+
+
+def classify_windows(
+    scene: Scene,
+    logits: Callable[[np.ndarray], np.ndarray],
+    limits: dict,
+    stride: int,
+    batch_size: int,
+    max_nodata_fraction: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids (uint8, ``CLASS_NODATA`` where not classified) and top-class probabilities
+    (float32, NaN there) on the window grid.
+
+    ``logits`` maps uint8 ``(N, 64, 64, 3)`` tiles to ``(N, classes)``. One strip of
+    ``64 x width`` pixels is read per grid row, and at most ``batch_size`` + one row of tiles
+    wait for the model.
+    """
+    grid = WindowGrid(scene.width, scene.height, stride)
+    ids = np.full(grid.shape, CLASS_NODATA, np.uint8)
+    confidence = np.full(grid.shape, np.nan, np.float32)
+    rows, cols = grid.inside(scene.height), grid.inside(scene.width)
+    strip_width = (cols - 1) * stride + grid.size if cols else 0
+    pending: list[np.ndarray] = []
+    where: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        if pending:
+            probabilities = softmax(logits(np.stack(pending)))
+            r, c = np.array(where).T
+            ids[r, c] = probabilities.argmax(axis=1)
+            confidence[r, c] = probabilities.max(axis=1)
+            pending.clear()
+            where.clear()
+
+    with scene.reader() as reader:
+        for r in range(rows):
+            values, valid = reader.read(Window(0, r * stride, strip_width, grid.size))
+            rgb = to_uint8(values, limits)
+            for c in range(cols):
+                x = c * stride
+                if 1.0 - valid[:, x : x + grid.size].mean() > max_nodata_fraction:
+                    continue
+                pending.append(rgb[:, x : x + grid.size])
+                where.append((r, c))
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+    return ids, confidence

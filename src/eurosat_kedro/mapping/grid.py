@@ -1,0 +1,94 @@
+"""The window grid over a scene, the map raster it gives, and the areas of its classes."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from rasterio import Affine
+from rasterio.crs import CRS
+
+from eurosat_kedro.preprocessing import IMAGE_SIZE
+
+logger = logging.getLogger(__name__)
+
+CLASS_NODATA = 255
+
+
+@dataclass(frozen=True)
+class WindowGrid:
+    """Window ``(r, c)`` covers scene pixels ``[r*stride, r*stride+64) x [c*stride, ...)``; its
+    map pixel covers ``stride x stride`` scene pixels from the same corner. The grid covers
+    the whole scene (``ceil(side / stride)`` windows a side): a window that would reach past
+    the scene's edge is not classified (nodata)."""
+
+    width: int
+    height: int
+    stride: int
+    size: int = IMAGE_SIZE
+
+    def __post_init__(self):
+        if self.stride < 1:
+            raise ValueError(
+                f"mapping.stride must be a positive number of pixels, got {self.stride}"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return math.ceil(self.height / self.stride), math.ceil(self.width / self.stride)
+
+    def inside(self, length: int) -> int:
+        """How many windows along a side of ``length`` pixels lie wholly inside it."""
+        return 0 if length < self.size else (length - self.size) // self.stride + 1
+
+    def map_transform(self, scene_transform: Affine) -> Affine:
+        return scene_transform @ Affine.scale(self.stride)
+
+
+@dataclass
+class GeoGrid:
+    """A single-band georeferenced raster held in memory (the maps are one pixel a window)."""
+
+    values: np.ndarray
+    transform: Affine
+    crs: CRS | None
+    nodata: float
+    description: str = ""
+    classes: list[str] | None = None
+    colormap: dict[int, tuple[int, int, int, int]] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def class_areas(class_map: GeoGrid) -> pd.DataFrame:
+    """Per class: windows, scene pixels, area in km2 (NaN without a projected CRS) and share
+    of the classified windows."""
+    ids = class_map.values
+    counts = np.bincount(ids[ids != class_map.nodata].ravel(), minlength=len(class_map.classes))
+    cell = abs(class_map.transform.determinant)  # CRS units (or pixels) squared
+    km2_per_cell = float("nan")
+    if class_map.crs is not None and class_map.crs.is_projected:
+        metres = class_map.crs.linear_units_factor[1]
+        km2_per_cell = cell * metres**2 / 1e6
+    else:
+        logger.warning(
+            "The map has %s: areas are in windows and scene pixels only",
+            "no CRS"
+            if class_map.crs is None
+            else f"a geographic CRS ({class_map.crs}), not a projected one",
+        )
+    cell_pixels = class_map.tags.get("stride")
+    total = counts.sum()
+    return pd.DataFrame(
+        {
+            "class": class_map.classes,
+            "windows": counts[: len(class_map.classes)],
+            "pixels": counts[: len(class_map.classes)] * int(cell_pixels) ** 2
+            if cell_pixels
+            else np.nan,
+            "area_km2": counts[: len(class_map.classes)] * km2_per_cell,
+            "share": counts[: len(class_map.classes)] / total if total else 0.0,
+        }
+    )

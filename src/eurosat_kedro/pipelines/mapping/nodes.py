@@ -1,0 +1,130 @@
+"""Nodes of the mapping pipeline; the raster work is in eurosat_kedro.mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eurosat_kedro.mapping import (
+    CLASS_NODATA,
+    GeoGrid,
+    Scene,
+    WindowGrid,
+    choose_limits,
+    class_areas,
+    class_colours,
+    classify_windows,
+    map_figure,
+    to_uint8,
+)
+from eurosat_kedro.serving.classifier import OnnxClassifier
+
+logger = logging.getLogger(__name__)
+
+
+def choose_stretch(mapping_scene: Scene, stretch: dict, preview_size: int) -> dict:
+    """The ``[low, high] -> [0, 255]`` stretch; a percentile one from a decimated read."""
+    sample = valid = None
+    if stretch.get("type") == "percentile":
+        with mapping_scene.reader() as reader:
+            sample, valid = reader.preview(preview_size)
+    limits = choose_limits(stretch, mapping_scene.dtype, sample, valid)
+    logger.info(
+        "%s (%s, %dx%d px): stretch %s",
+        mapping_scene.name,
+        mapping_scene.dtype,
+        mapping_scene.width,
+        mapping_scene.height,
+        limits,
+    )
+    return limits
+
+
+def classify_scene(
+    mapping_scene: Scene, mapping_model: dict, scene_stretch: dict, mapping: dict
+) -> tuple[GeoGrid, GeoGrid]:
+    """The class map (uint8 ids, nodata 255) and the confidence map (float32, nodata NaN),
+    one pixel per window, on the scene's CRS."""
+    classes = mapping_model["classes"]
+    stride, batch_size = int(mapping["stride"]), int(mapping["batch_size"])
+    logger.info(
+        "Mapping %s with %s (%s), stride %d",
+        mapping_scene.name,
+        mapping_model["model_uri"],
+        mapping_model["precision"],
+        stride,
+    )
+    classifier = OnnxClassifier(mapping_model["onnx_model"], classes)
+    ids, confidence = classify_windows(
+        mapping_scene,
+        lambda tiles: classifier.logits(tiles, batch_size),
+        scene_stretch,
+        stride,
+        batch_size,
+        float(mapping["max_nodata_fraction"]),
+    )
+    grid = WindowGrid(mapping_scene.width, mapping_scene.height, stride)
+    transform = grid.map_transform(mapping_scene.transform)
+    tags = {
+        "scene": mapping_scene.name,
+        "model_uri": str(mapping_model["model_uri"]),
+        "stride": str(stride),
+        "window": str(grid.size),
+        "stretch": json.dumps(scene_stretch),
+    }
+    logger.info("%d of %d windows classified", int((ids != CLASS_NODATA).sum()), ids.size)
+    class_map = GeoGrid(
+        ids,
+        transform,
+        mapping_scene.crs,
+        CLASS_NODATA,
+        "land-use class id: " + ", ".join(f"{i}={c}" for i, c in enumerate(classes)),
+        classes,
+        class_colours(classes),
+        tags,
+    )
+    return class_map, GeoGrid(
+        confidence, transform, mapping_scene.crs, np.nan, "top-class probability", tags=tags
+    )
+
+
+def measure_areas(landuse_map: GeoGrid) -> pd.DataFrame:
+    """Windows, pixels, km2 and share per class."""
+    areas = class_areas(landuse_map)
+    logger.info(
+        "Land use of %s:\n%s",
+        landuse_map.tags.get("scene"),
+        areas[areas["windows"] > 0].to_string(index=False),
+    )
+    return areas
+
+
+def plot_landuse_map(
+    mapping_scene: Scene,
+    scene_stretch: dict,
+    landuse_map: GeoGrid,
+    landuse_areas: pd.DataFrame,
+    preview_size: int,
+):
+    """The scene's RGB preview beside the coloured map, with a legend of class shares."""
+    with mapping_scene.reader() as reader:
+        values, valid = reader.preview(preview_size)
+    preview = to_uint8(values, scene_stretch)
+    preview[~valid] = 0
+    shares = dict(zip(landuse_areas["class"], landuse_areas["share"], strict=True))
+    title = (
+        f"{Path(mapping_scene.name).name} - {landuse_map.tags.get('model_uri')} - stride "
+        f"{landuse_map.tags.get('stride')} px"
+    )
+    return map_figure(
+        preview,
+        mapping_scene.transform,
+        (mapping_scene.width, mapping_scene.height),
+        landuse_map,
+        shares,
+        title,
+    )

@@ -1,0 +1,190 @@
+"""`kedro run --pipeline mapping` on a mosaic of real tiles, a real Sentinel-2 patch and bad
+scenes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from kedro.framework.project import pipelines
+from kedro.framework.startup import bootstrap_project
+from kedro.io import DatasetError
+from PIL import Image
+from rasterio import Affine
+
+from eurosat_kedro.datasets import ServedModelDataset
+from eurosat_kedro.mapping import CLASS_NODATA, choose_limits, to_uint8
+from eurosat_kedro.serving.classifier import OnnxClassifier
+from eurosat_kedro.serving.predict import softmax
+from tests.conftest import run_session
+from tests.mapping.rasters import UTM33, bigearthnet_patch, write_tif
+
+SCENE_ORIGIN = Affine.translation(500000, 5200000) @ Affine.scale(10, -10)
+
+
+def _outputs(project: Path) -> Path:
+    return project / "data" / "sample" / "07_model_output"
+
+
+def _served(project: Path) -> OnnxClassifier:
+    model = ServedModelDataset(
+        str(project / "data" / "sample" / "06_models" / "mlflow_model")
+    ).load()
+    return OnnxClassifier(model["onnx_model"], model["classes"])
+
+
+def _map(project: Path, scene: str, **params) -> tuple[dict, np.ndarray, np.ndarray]:
+    run_session(
+        project, env="sample", pipeline="mapping", params={"mapping.scene": scene, **params}
+    )
+    with rasterio.open(_outputs(project) / "landuse_map.tif") as src:
+        ids, profile = (
+            src.read(1),
+            {
+                "crs": src.crs,
+                "transform": src.transform,
+                "nodata": src.nodata,
+                "tags": src.tags(),
+                "colormap": src.colormap(1),
+            },
+        )
+    with rasterio.open(_outputs(project) / "landuse_confidence.tif") as src:
+        confidence = src.read(1)
+    return profile, ids, confidence
+
+
+@pytest.fixture(scope="module")
+def mosaic(trained_project: Path, tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """A 6x6 mosaic of real sample tiles (classes in turn), 10 m pixels in UTM 33N."""
+    root = trained_project / "data" / "sample" / "01_raw" / "extracted" / "EuroSAT_RGB"
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    tiles = [
+        np.asarray(Image.open(sorted(folders[i % len(folders)].iterdir())[i // 10]))
+        for i in range(36)
+    ]
+    tiles = np.stack(tiles)
+    rows = [np.concatenate(list(tiles[r * 6 : (r + 1) * 6]), axis=1) for r in range(6)]
+    path = tmp_path_factory.mktemp("mosaic") / "mosaic.tif"
+    write_tif(path, np.concatenate(rows).transpose(2, 0, 1), transform=SCENE_ORIGIN)
+    return path, tiles
+
+
+def test_every_map_pixel_is_the_served_models_prediction_of_its_tile(
+    trained_project, mosaic, monkeypatch
+):
+    monkeypatch.chdir(trained_project)
+    path, tiles = mosaic
+    profile, ids, confidence = _map(trained_project, str(path))
+    probabilities = softmax(_served(trained_project).logits(tiles))
+    assert ids.tolist() == probabilities.argmax(axis=1).reshape(6, 6).tolist()
+    assert confidence == pytest.approx(probabilities.max(axis=1).reshape(6, 6), abs=1e-5)
+    assert profile["crs"].to_string() == UTM33 and profile["nodata"] == CLASS_NODATA
+    assert profile["transform"] == SCENE_ORIGIN @ Affine.scale(64)
+    assert profile["tags"]["stride"] == "64" and "AnnualCrop" in profile["tags"]["classes"]
+    assert len(profile["colormap"]) >= 10
+    areas = pd.read_csv(_outputs(trained_project) / "landuse_areas.csv")
+    assert areas["area_km2"].sum() == pytest.approx(36 * 0.64 * 0.64)  # 14.7456 km2
+    assert areas["windows"].sum() == 36 and areas["share"].sum() == pytest.approx(1)
+    png = _outputs(trained_project) / "landuse_map.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mapping_is_not_part_of_the_default_run(trained_project):
+    bootstrap_project(trained_project)
+    assert "mapping" in pipelines and not {"classify_scene", "choose_stretch"} & {
+        n.name for n in pipelines["__default__"].nodes
+    }
+
+
+@pytest.fixture(scope="module")
+def patch(tmp_path_factory) -> Path:
+    return bigearthnet_patch(tmp_path_factory.mktemp("bigearthnet"))
+
+
+@pytest.mark.parametrize("stride, shape, inside", [(64, (2, 2), 1), (56, (3, 3), 2)])
+def test_a_real_sentinel2_patch_from_its_band_files(
+    trained_project, patch, monkeypatch, stride, shape, inside
+):
+    monkeypatch.chdir(trained_project)
+    profile, ids, _ = _map(
+        trained_project, str(patch), **{"mapping.bands": "B04 B03 B02", "mapping.stride": stride}
+    )
+    with rasterio.open(next(patch.glob("*_B04.tif"))) as src:
+        crs, transform = src.crs, src.transform
+    assert profile["crs"] == crs and profile["transform"] == transform @ Affine.scale(stride)
+    assert ids.shape == shape  # 120 px: windows reaching past the edge are nodata
+    assert (ids[:inside, :inside] != CLASS_NODATA).all()
+    assert (ids[inside:, :] == CLASS_NODATA).all() and (ids[:, inside:] == CLASS_NODATA).all()
+    bands = []
+    for band in ("B04", "B03", "B02"):
+        with rasterio.open(next(patch.glob(f"*_{band}.tif"))) as src:
+            bands.append(src.read(1)[:64, :64])
+    tile = to_uint8(np.stack(bands), choose_limits({"type": "linear", "max": 3000}, "uint16"))
+    assert ids[0, 0] == _served(trained_project).logits(tile[None]).argmax()
+
+
+def _untouched(project: Path) -> dict:
+    return {p.name: p.stat().st_mtime_ns for p in _outputs(project).iterdir()}
+
+
+@pytest.mark.parametrize(
+    "make, bands, message",
+    [
+        (
+            lambda d: (d / "notes.tif").write_text("text") and d / "notes.tif",
+            None,
+            "notes.tif is not a raster that rasterio can open",
+        ),
+        (
+            lambda d: write_tif(d / "one.tif", np.zeros((1, 64, 64), np.uint8)),
+            None,
+            r"one.tif has 1 band\(s\), not the 3 of an RGB image",
+        ),
+        (
+            lambda d: write_tif(d / "p_B04.tif", np.zeros((1, 64, 64), np.uint16)),
+            "B04 B03 B02",
+            r"missing band file: no .*p\*_B03.tif",
+        ),
+        (
+            lambda d: write_tif(d / "small.tif", np.zeros((3, 40, 80), np.uint8)),
+            None,
+            "small.tif is 80x40 px, smaller than one 64x64 window",
+        ),
+    ],
+)
+def test_bad_scenes_are_named_and_write_nothing(
+    trained_project, tmp_path, monkeypatch, make, bands, message
+):
+    monkeypatch.chdir(trained_project)
+    before = _untouched(trained_project)
+    params = {"mapping.scene": str(make(tmp_path))}
+    if bands:
+        params["mapping.bands"] = bands
+    with pytest.raises(DatasetError, match=message):
+        run_session(trained_project, env="sample", pipeline="mapping", params=params)
+    assert _untouched(trained_project) == before
+
+
+def test_missing_scene_parameter_says_how_to_set_it(trained_project, monkeypatch):
+    monkeypatch.chdir(trained_project)
+    with pytest.raises(DatasetError, match='"mapping.scene=PATH"'):
+        run_session(trained_project, env="sample", pipeline="mapping")
+
+
+def test_a_scene_without_crs_maps_with_pixel_areas(
+    trained_project, mosaic, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.chdir(trained_project)
+    with rasterio.open(mosaic[0]) as src:
+        pixels = src.read()
+    path = write_tif(
+        tmp_path / "plain.tif", pixels[:, :128, :192], crs=None, transform=Affine.identity()
+    )
+    profile, ids, _ = _map(trained_project, str(path))
+    assert profile["crs"] is None and ids.shape == (2, 3) and (ids != CLASS_NODATA).all()
+    areas = pd.read_csv(_outputs(trained_project) / "landuse_areas.csv")
+    assert areas["area_km2"].isna().all() and areas["pixels"].sum() == 6 * 64 * 64
+    assert "has no CRS" in caplog.text
