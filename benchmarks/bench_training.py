@@ -5,11 +5,15 @@ forward+backward+step, for both models, side by side in one run.
 
 The loop figures cover everything `train()` does per step (batch gather from the cached
 arrays, augmentation, forward, backward, optimiser and scheduler step, loss bookkeeping,
-progress bar): `fp32` is `training.amp=false,training.channels_last=false`, `bf16` is
-`training.amp=true` (CPU autocast to bfloat16) with fp32 layout, `bf16+NHWC` adds
-`training.channels_last=true` (the defaults). bf16 needs a CPU with AVX-512 BF16 or AMX; elsewhere
-`training.amp` stays fp32 and the bf16 columns say n/a. The bare figure is fp32 on random tensors.
+progress bar): `fp32` is the CPU default, `bf16` is `training.cpu_bf16=true` (CPU autocast
+to bfloat16) with `training.channels_last=false`, `bf16+NHWC` with `channels_last=true`. bf16
+needs a CPU with AVX-512 BF16 or AMX; elsewhere the bf16 columns say n/a. The bare figure is
+fp32 on random tensors.
 Uses data/05_model_input/train.npz when it exists, else random images of the same shape.
+
+With `--engines` it also times one simple_cnn epoch on the same images three ways: one process
+(2 threads), `training.num_processes=2` (two gloo DDP processes, 1 thread each) and
+`training.engine=spark` (the same two processes under Spark's TorchDistributor, local mode).
 
 With `--accuracy-epochs N` (needs the real cached splits) it then trains simple_cnn from the
 same seed for N epochs on the first `--images` training images, once in fp32 and once in
@@ -46,7 +50,7 @@ def bare_rate(name: str, batch: int, steps: int) -> float:
 
 
 def loop_rate(
-    name: str, data: dict, batch: int, threads: int, amp: bool, channels_last: bool
+    name: str, data: dict, batch: int, threads: int, cpu_bf16: bool, channels_last: bool
 ) -> float:
     torch.manual_seed(0)
     cfg = TrainConfig(
@@ -54,7 +58,7 @@ def loop_rate(
         batch_size=batch,
         num_threads=threads,
         device="cpu",
-        amp=amp,
+        cpu_bf16=cpu_bf16,
         channels_last=channels_last,
     )
     val = {"images": data["images"][:8], "labels": data["labels"][:8]}
@@ -67,21 +71,43 @@ def accuracy_check(data: dict, epochs: int, batch: int, threads: int) -> None:
         val = {"images": bundle["images"], "labels": bundle["labels"]}
     print(f"simple_cnn, {epochs} epochs on {len(data['images'])} training images, "
           f"validation on {len(val['images'])}")  # fmt: skip
-    for label, amp in (("fp32", False), ("bf16+NHWC", True)):
+    for label, bf16 in (("fp32", False), ("bf16+NHWC", True)):
         torch.manual_seed(0)
         cfg = TrainConfig(
             epochs=epochs,
             batch_size=batch,
             num_threads=threads,
             device="cpu",
-            amp=amp,
-            channels_last=amp,
+            cpu_bf16=bf16,
+            channels_last=bf16,
         )
         started = time.perf_counter()
         result = train(build_model(ModelSpec("simple_cnn")), data, val, cfg)
         curve = " ".join(f"{row['val_accuracy']:.4f}" for row in result.history)
         print(f"{label:<10} best val accuracy {result.best_val_accuracy:.4f} "
               f"in {time.perf_counter() - started:.0f} s; per epoch: {curve}")  # fmt: skip
+
+
+def engine_rates(data: dict, batch: int) -> None:
+    from eurosat_kedro.training.distributed import train_distributed
+
+    val = {"images": data["images"][:64], "labels": data["labels"][:64]}
+    spec = ModelSpec("simple_cnn")
+    print(f"simple_cnn, 1 epoch on {len(data['images'])} images, batch {batch} (all ranks)")
+    for label, processes, engine, threads in (
+        ("1 process, 2 threads", 1, "local", 2),
+        ("2 DDP processes (local launcher)", 2, "local", 1),
+        ("2 processes under TorchDistributor", 2, "spark", 1),
+    ):
+        cfg = TrainConfig(
+            epochs=1, batch_size=batch, num_threads=threads, device="cpu", engine=engine
+        )
+        if processes == 1:
+            torch.manual_seed(0)
+            result = train(build_model(spec), data, val, cfg)
+        else:
+            result = train_distributed(spec, data, val, cfg, processes)
+        print(f"  {label:<36}{result.history[0]['images_per_second']:>8.1f} img/s")
 
 
 def main() -> None:
@@ -91,6 +117,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--accuracy-epochs", type=int, default=0)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--engines", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cache = Path("data/05_model_input/train.npz")
@@ -107,6 +134,8 @@ def main() -> None:
             "labels": rng.integers(0, 10, args.images),
         }
         source = f"{args.images} random images"
+    if args.engines:
+        engine_rates(data, args.batch)
     if args.accuracy_epochs:
         accuracy_check(data, args.accuracy_epochs, args.batch, args.threads)
     if args.skip_speed:
@@ -117,10 +146,10 @@ def main() -> None:
     header = ("model", "fp32", "bf16", "bf16+NHWC", "best/fp32", "bare fp32")
     print(f"{header[0]:<12}" + "".join(f"{h:>11}" for h in header[1:]))
     for name in ("simple_cnn", "resnet18"):
-        fp32 = loop_rate(name, data, args.batch, args.threads, amp=False, channels_last=False)
+        fp32 = loop_rate(name, data, args.batch, args.threads, False, channels_last=False)
         if bf16:
-            mixed = loop_rate(name, data, args.batch, args.threads, amp=True, channels_last=False)
-            nhwc = loop_rate(name, data, args.batch, args.threads, amp=True, channels_last=True)
+            mixed = loop_rate(name, data, args.batch, args.threads, True, channels_last=False)
+            nhwc = loop_rate(name, data, args.batch, args.threads, True, channels_last=True)
             cells = [f"{mixed:.1f}", f"{nhwc:.1f}", f"{max(mixed, nhwc) / fp32:.2f}x"]
         else:
             cells = ["n/a", "n/a", "n/a"]

@@ -36,14 +36,12 @@ def cpu_has_bf16() -> bool:
     )
 
 
-def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """The mixed-precision type of ``training.amp`` on ``device``: fp16 on CUDA, bf16 on a CPU
-    with native bf16, else None (fp32)."""
-    if not amp:
-        return None
-    if device.type == "cuda":
+def autocast_dtype(device: torch.device, amp: bool, cpu_bf16: bool) -> torch.dtype | None:
+    """The mixed-precision type on ``device``: fp16 on CUDA with ``training.amp``, bf16 on a
+    CPU with native bf16 with ``training.cpu_bf16``, else None (fp32)."""
+    if device.type == "cuda" and amp:
         return torch.float16
-    if device.type == "cpu" and cpu_has_bf16():
+    if device.type == "cpu" and cpu_bf16 and cpu_has_bf16():
         return torch.bfloat16
     return None
 

@@ -66,7 +66,8 @@ def _train_rank(
     cfg: TrainConfig,
     on_epoch_end: Callable | None,
 ) -> dict | None:
-    """Join the process group, train this rank's share; rank 0 returns the result as a dict."""
+    """Join the process group, train this rank's share; every rank returns rank 0's result as
+    a dict (TorchDistributor may keep any rank's return value)."""
     cuda = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
     if cuda:
         torch.cuda.set_device(rank % torch.cuda.device_count())
@@ -85,7 +86,9 @@ def _train_rank(
         model.to(device or "cpu")
         ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
         result = train(ddp, train_data, val_data, cfg, rank, world_size, on_epoch_end)
-        return asdict(result) if rank == 0 else None
+        shared = [asdict(result) if rank == 0 else None]
+        dist.broadcast_object_list(shared, src=0)
+        return shared[0]
     finally:
         dist.destroy_process_group()
 

@@ -46,8 +46,9 @@ class TrainConfig:
     seed: int = 42
     device: str = "auto"
     num_threads: int = 0  # 0 keeps torch's default
-    amp: bool = True  # mixed precision: fp16 on CUDA, bf16 on CPUs with native bf16
-    channels_last: bool = True  # NHWC memory layout on CUDA and CPU
+    amp: bool = True  # fp16 mixed precision on CUDA
+    cpu_bf16: bool = False  # bf16 mixed precision on CPUs with native bf16 (AVX-512 BF16, AMX)
+    channels_last: bool = True  # NHWC memory layout on CUDA, and on CPU with cpu_bf16
     eval_batch_size: int = 512
     resume: bool = False  # continue from checkpoint_path
     num_processes: int = 1
@@ -227,6 +228,7 @@ def _train_one_epoch(
     parts: _Parts,
     cfg: TrainConfig,
     autocast,
+    memory_format: torch.memory_format,
     desc: str,
     rank: int,
     world_size: int,
@@ -238,14 +240,12 @@ def _train_one_epoch(
     batch = min(cfg.batch_size, n)
     steps = n // batch  # the partial last batch is dropped (BatchNorm needs > 1 image)
     order = torch.randperm(n, generator=parts.generator)
-    channels_last = x.device.type in ("cuda", "cpu") and cfg.channels_last
     loss_sum, seen, started = 0.0, 0, time.perf_counter()
     bar = tqdm(range(steps), desc=desc, leave=False, disable=None if rank == 0 else True)
     for step in bar:
         idx = order[step * batch : (step + 1) * batch][rank::world_size].to(x.device)
         xb = dihedral(x[idx], parts.generator, **cfg.augment)
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
+        xb = xb.contiguous(memory_format=memory_format)
         with autocast():
             loss = parts.criterion(model(xb), y[idx])
         parts.optimizer.zero_grad(set_to_none=True)
@@ -283,9 +283,9 @@ def train(
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = pick_device(cfg.device)
-    amp_dtype = autocast_dtype(device, cfg.amp)
-    channels_last = cfg.channels_last and device.type in ("cuda", "cpu")
-    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    amp_dtype = autocast_dtype(device, cfg.amp, cfg.cpu_bf16)
+    channels_last = cfg.channels_last and (device.type == "cuda" or amp_dtype == torch.bfloat16)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     bare = model.module if hasattr(model, "module") else model
 
@@ -324,6 +324,7 @@ def train(
             parts,
             cfg,
             autocast,
+            memory_format,
             f"epoch {epoch}/{cfg.epochs}",
             rank,
             world_size,

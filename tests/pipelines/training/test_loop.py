@@ -151,16 +151,17 @@ def test_tta_averages_the_eight_views_and_is_rotation_invariant():
         assert torch.allclose(tta(torch.rot90(x, 1, (-2, -1))), tta(x), atol=1e-4)
 
 
-@pytest.mark.parametrize("amp", [True, False])
-def test_amp_trains_in_bf16_on_a_cpu_that_has_it_and_keeps_fp32_weights(amp: bool):
+@pytest.mark.parametrize("cpu_bf16", [True, False])
+def test_cpu_bf16_trains_in_bf16_on_a_cpu_that_has_it_and_keeps_fp32_weights(cpu_bf16: bool):
     from eurosat_kedro.training.device import cpu_has_bf16
 
     model = small_model()
     seen: set[torch.dtype] = set()
     first_conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
     first_conv.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
-    result = train(model, tiny_arrays(4), tiny_arrays(1, seed=1), config(epochs=1, amp=amp))
-    expected = torch.bfloat16 if amp and cpu_has_bf16() else torch.float32
+    cfg = config(epochs=1, cpu_bf16=cpu_bf16)
+    result = train(model, tiny_arrays(4), tiny_arrays(1, seed=1), cfg)
+    expected = torch.bfloat16 if cpu_bf16 and cpu_has_bf16() else torch.float32
     assert seen == {expected}
     assert all(t.dtype in (torch.float32, torch.int64) for t in result.best_state.values())
     assert np.isfinite(result.history[0]["train_loss"])
@@ -169,10 +170,11 @@ def test_amp_trains_in_bf16_on_a_cpu_that_has_it_and_keeps_fp32_weights(amp: boo
 def test_autocast_dtype_per_device(monkeypatch: pytest.MonkeyPatch):
     from eurosat_kedro.training import device
 
-    assert device.autocast_dtype(torch.device("cuda"), True) == torch.float16
-    assert device.autocast_dtype(torch.device("cuda"), False) is None
-    assert device.autocast_dtype(torch.device("mps"), True) is None
+    assert device.autocast_dtype(torch.device("cuda"), True, False) == torch.float16
+    assert device.autocast_dtype(torch.device("cuda"), False, True) is None
+    assert device.autocast_dtype(torch.device("mps"), True, True) is None
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
-    assert device.autocast_dtype(torch.device("cpu"), True) == torch.bfloat16
+    assert device.autocast_dtype(torch.device("cpu"), True, True) == torch.bfloat16
+    assert device.autocast_dtype(torch.device("cpu"), True, False) is None  # amp is CUDA's
     monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
-    assert device.autocast_dtype(torch.device("cpu"), True) is None
+    assert device.autocast_dtype(torch.device("cpu"), True, True) is None
