@@ -39,7 +39,15 @@ VIZ_PORT = 4141
 CDP_PORT = 9333
 VIZ = f"http://127.0.0.1:{VIZ_PORT}"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-PIPELINES = ["data_processing", "training", "evaluation", "deployment", "inference"]
+PIPELINES = [
+    "data_processing",
+    "training",
+    "evaluation",
+    "deployment",
+    "inference",
+    "mapping",
+    "batch_inference",
+]
 SCALE = 2  # deviceScaleFactor: every CSS pixel is 2x2 pixels in the PNG
 # graph zoom to aim at (node labels are 14 px at 100 %); the overview's graph is tall, so smaller
 ZOOM = {name: 0.85 for name in PIPELINES}
