@@ -71,6 +71,17 @@ def test_missing_image_path_parameter_says_how_to_set_it(trained_project: Path, 
         run_session(trained_project, env="sample", pipeline="inference")
 
 
+def _predict(project: Path, image: Path | str, model_uri: str | None = None) -> dict:
+    """`kedro run --pipeline inference` on one image (with ``inference.model_uri`` when given);
+    the written inference.json."""
+    params = {"inference.image_path": str(image)}
+    if model_uri is not None:
+        params["inference.model_uri"] = model_uri
+    run_session(project, env="sample", pipeline="inference", params=params)
+    summary = project / "data" / "sample" / "07_model_output" / "inference.json"
+    return json.loads(summary.read_text())
+
+
 def _probabilities_of(model_path: Path, image: Path, classes: list[str]) -> dict:
     classifier = OnnxClassifier(model_path, classes)
     return classifier.predict_frame(pd.DataFrame({"image_path": [str(image)]}))["probabilities"][0]
@@ -80,16 +91,7 @@ def test_model_uri_takes_an_onnx_file_such_as_the_int8_model(trained_project: Pa
     monkeypatch.chdir(trained_project)
     image = _a_sample_image(trained_project)
     out = trained_project / "data" / "sample"
-    run_session(
-        trained_project,
-        env="sample",
-        pipeline="inference",
-        params={
-            "inference.image_path": str(image),
-            "inference.model_uri": str(out / "06_models" / "model_int8.onnx"),
-        },
-    )
-    written = json.loads((out / "07_model_output" / "inference.json").read_text())
+    written = _predict(trained_project, image, str(out / "06_models" / "model_int8.onnx"))
     classes = json.loads((out / "02_intermediate" / "classes.json").read_text())
     int8 = _probabilities_of(out / "06_models" / "model_int8.onnx", image, classes)
     fp32 = _probabilities_of(out / "06_models" / "model.onnx", image, classes)
@@ -100,38 +102,14 @@ def test_model_uri_takes_an_onnx_file_such_as_the_int8_model(trained_project: Pa
 def test_a_model_uri_that_is_nothing_is_named(trained_project: Path, monkeypatch):
     monkeypatch.chdir(trained_project)
     with pytest.raises(DatasetError, match="inference.model_uri 'no/such/model' is neither"):
-        run_session(
-            trained_project,
-            env="sample",
-            pipeline="inference",
-            params={
-                "inference.image_path": str(_a_sample_image(trained_project)),
-                "inference.model_uri": "no/such/model",
-            },
-        )
+        _predict(trained_project, _a_sample_image(trained_project), "no/such/model")
 
 
 def test_model_uri_takes_the_registry_champion(trained_project: Path, monkeypatch):
     monkeypatch.chdir(trained_project)
     image = _a_sample_image(trained_project)
-    summary = trained_project / "data" / "sample" / "07_model_output" / "inference.json"
-    run_session(
-        trained_project,
-        env="sample",
-        pipeline="inference",
-        params={"inference.image_path": str(image)},
-    )
-    local = json.loads(summary.read_text())
-    run_session(
-        trained_project,
-        env="sample",
-        pipeline="inference",
-        params={
-            "inference.image_path": str(image),
-            "inference.model_uri": "models:/eurosat-landuse@champion",
-        },
-    )
-    champion = json.loads(summary.read_text())
+    local = _predict(trained_project, image)
+    champion = _predict(trained_project, image, "models:/eurosat-landuse@champion")
     assert champion["probabilities"] == pytest.approx(local["probabilities"], abs=1e-6)
 
 
@@ -139,12 +117,4 @@ def test_model_uri_takes_the_registry_champion(trained_project: Path, monkeypatc
 def test_a_missing_alias_or_model_is_named(trained_project: Path, monkeypatch, uri: str):
     monkeypatch.chdir(trained_project)
     with pytest.raises(DatasetError, match=f"inference.model_uri '{uri}' cannot be loaded"):
-        run_session(
-            trained_project,
-            env="sample",
-            pipeline="inference",
-            params={
-                "inference.image_path": str(_a_sample_image(trained_project)),
-                "inference.model_uri": uri,
-            },
-        )
+        _predict(trained_project, _a_sample_image(trained_project), uri)
