@@ -39,19 +39,10 @@ VIZ_PORT = 4141
 CDP_PORT = 9333
 VIZ = f"http://127.0.0.1:{VIZ_PORT}"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-PIPELINES = [
-    "data_processing",
-    "training",
-    "evaluation",
-    "deployment",
-    "inference",
-    "mapping",
-    "batch_inference",
-]
 SCALE = 2  # deviceScaleFactor: every CSS pixel is 2x2 pixels in the PNG
 # graph zoom to aim at (node labels are 14 px at 100 %); the overview's graph is tall, so smaller
-ZOOM = {name: 0.85 for name in PIPELINES}
-ZOOM["__default__"] = 0.5
+ZOOM = {"__default__": 0.5}  # every single pipeline: DEFAULT_ZOOM
+DEFAULT_ZOOM = 0.85
 GAP = 40  # CSS px between the layer names and the graph
 PAD = 16  # CSS px kept around the graph when cropping
 UI_STATE = {  # what kedro-viz saves in localStorage["KedroViz"]
@@ -179,7 +170,7 @@ def shoot(page: Page, pipeline: str, out: Path) -> None:
     m = render(page, pipeline, width, height)
     chart_left = m["layers"][0] - 20  # kedro-viz puts the layer names 20 px right of the chart edge
     for _ in range(2):  # size the viewport so that the fitted graph gets the wanted zoom and
-        f = ZOOM[pipeline] / m["zoom"]  # sits GAP px right of the layer names
+        f = ZOOM.get(pipeline, DEFAULT_ZOOM) / m["zoom"]  # sits GAP px right of the layer names
         graph_h = m["nodes"][3] - m["nodes"][1]
         graph_w = m["nodes"][2] - m["nodes"][0]
         height = round(height * f) if graph_h * f > 200 else height
@@ -258,7 +249,8 @@ def main() -> int:
         )
         DOCS.mkdir(exist_ok=True)
         shoot(page, "__default__", DOCS / "pipeline.png")
-        for name in PIPELINES:
+        names = [p["id"] for p in requests.get(f"{VIZ}/api/main", timeout=30).json()["pipelines"]]
+        for name in (n for n in names if n != "__default__"):  # every registered pipeline
             shoot(page, name, DOCS / f"pipeline_{name}.png")
         page.ws.close()
     finally:

@@ -42,7 +42,8 @@ class ServedModelDataset(AbstractDataset[Any, dict]):
         local = Path(self._uri).expanduser()
         if local.is_file() and local.suffix == ".onnx":
             model = local.read_bytes()
-            classes = onnx_metadata(model).get("classes", "")
+            metadata = onnx_metadata(model)
+            classes = metadata.get("classes", "")
             if not classes:
                 raise DatasetError(
                     f"{local} has no class names in its metadata: export it with "
@@ -51,7 +52,7 @@ class ServedModelDataset(AbstractDataset[Any, dict]):
             return {
                 "onnx_model": model,
                 "classes": classes.split(","),
-                "precision": onnx_metadata(model).get("precision", "fp32"),
+                "precision": metadata.get("precision", "fp32"),
                 "model_uri": self._uri,
             }
         if (local / "MLmodel").is_file():
