@@ -1,5 +1,5 @@
 """Images/s of the full training loop on CPU, fp32 against bf16 mixed precision, and the bare
-forward+backward+step, for both models, side by side in one run.
+forward+backward+step, for each model, side by side in one run.
 
     .venv/bin/python benchmarks/bench_training.py [--images 3072] [--threads 2]
 
@@ -145,7 +145,7 @@ def main() -> None:
     print(f"CPU, {args.threads} threads, batch {args.batch}, {source}, native bf16: {bf16}")
     header = ("model", "fp32", "bf16", "bf16+NHWC", "best/fp32", "bare fp32")
     print(f"{header[0]:<12}" + "".join(f"{h:>11}" for h in header[1:]))
-    for name in ("simple_cnn", "resnet18"):
+    for name in ("simple_cnn", "tile_resnet", "resnet18"):
         fp32 = loop_rate(name, data, args.batch, args.threads, False, channels_last=False)
         if bf16:
             mixed = loop_rate(name, data, args.batch, args.threads, True, channels_last=False)

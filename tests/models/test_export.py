@@ -100,3 +100,22 @@ def test_exported_onnx_has_matmuls_and_matches_torch(tta: bool):
     )
     logits = session.run(None, {"image": x.numpy()})[0]
     assert np.abs(logits - expected).max() <= 1e-4
+
+
+def test_tile_resnet_exports_to_onnx_and_matches_torch():
+    torch.manual_seed(0)
+    model = build_model(ModelSpec("tile_resnet", width=8)).eval()
+    for module in model.modules():  # trained-like batch norms (zero-initialised ones hide bugs)
+        if isinstance(module, nn.BatchNorm2d):
+            nn.init.uniform_(module.weight, 0.5, 1.5)
+            nn.init.uniform_(module.running_var, 0.5, 2.0)
+    spec = {"name": "tile_resnet", "width": 8}
+    bundle = {"state_dict": model.state_dict(), "spec": spec, "classes": CLASSES}
+    onnx_model = export_onnx(bundle, 18, False)
+    x = torch.randn(3, 3, 64, 64)
+    with torch.inference_mode():
+        expected = load_trained_model(bundle)(x).numpy()
+    session = ort.InferenceSession(
+        onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    assert np.abs(session.run(None, {"image": x.numpy()})[0] - expected).max() <= 1e-4

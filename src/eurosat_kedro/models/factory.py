@@ -1,4 +1,5 @@
-"""Build a model from its parameters: ``simple_cnn`` or torchvision's ``resnet18``."""
+"""Build a model from its parameters: ``simple_cnn``, ``tile_resnet`` or torchvision's
+``resnet18``."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import torchvision
 from torch import nn
 
 from .simple_cnn import SimpleCNN
+from .tile_resnet import TileResNet
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAMES = ("simple_cnn", "resnet18")
+MODEL_NAMES = ("simple_cnn", "tile_resnet", "resnet18")
 
 
 class ResizeTo(nn.Module):
@@ -80,8 +82,8 @@ class ModelSpec:
     pretrained: bool = False  # ImageNet weights via torchvision (resnet18; needs internet)
     weights_path: str | None = None  # a local resnet18 .pth instead of fetching weights
     stem: str = "imagenet"  # resnet18: imagenet (7x7/2 + max-pool) | small (3x3/1)
-    width: int = 32  # simple_cnn channels of the first stage
-    dropout: float = 0.2  # simple_cnn dropout before the classifier
+    width: int = 32  # simple_cnn, tile_resnet: channels of the first stage
+    dropout: float = 0.2  # simple_cnn, tile_resnet: dropout before the classifier
 
     @classmethod
     def from_params(cls, model_params: dict[str, Any], num_classes: int) -> ModelSpec:
@@ -103,10 +105,11 @@ class ModelSpec:
 def build_model(spec: ModelSpec) -> nn.Module:
     """The architecture ``spec`` names with a ``num_classes`` head; resizes inputs when
     ``image_size`` is not 64."""
-    if spec.name == "simple_cnn":
+    if spec.name in ("simple_cnn", "tile_resnet"):
         if spec.pretrained or spec.weights_path:
-            raise ValueError("simple_cnn has no pretrained weights: set model.pretrained=false")
-        model = SimpleCNN(spec.num_classes, width=spec.width, dropout=spec.dropout)
+            raise ValueError(f"{spec.name} has no pretrained weights: set model.pretrained=false")
+        network = SimpleCNN if spec.name == "simple_cnn" else TileResNet
+        model = network(spec.num_classes, width=spec.width, dropout=spec.dropout)
     elif spec.name == "resnet18":
         model = _resnet18(spec.num_classes, spec.pretrained, spec.weights_path, spec.stem)
     else:

@@ -1,6 +1,9 @@
-"""Batch augmentation for overhead imagery: the 8 flips and 90-degree rotations."""
+"""Batch augmentation for overhead imagery: the 8 flips and 90-degree rotations, and mixing
+two images of a batch (mixup, CutMix)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 
@@ -30,3 +33,47 @@ def dihedral(
                 part = torch.rot90(part, k, (-2, -1))
             out[mask] = part
     return out
+
+
+@dataclass(frozen=True)
+class Mixed:
+    """A mixed batch: ``images`` hold ``share`` of image i and ``1 - share`` of image
+    ``partner[i]``, so the loss is
+    ``share * loss(labels) + (1 - share) * loss(labels[partner])``."""
+
+    images: torch.Tensor
+    partner: torch.Tensor
+    share: float
+
+
+def mix_batch(
+    batch: torch.Tensor,
+    generator: torch.Generator,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+    probability: float = 1.0,
+) -> Mixed | None:
+    """With ``probability``, mix each image with another of the batch: mixup blends the pixels,
+    CutMix pastes a box of the other image (one of the two, at random, when both alphas are
+    set). The share comes from Beta(alpha, alpha); CutMix's share is the box's exact area.
+    None when the batch stays as it is. Draws come from ``generator``."""
+    kinds = [kind for kind, alpha in (("mixup", mixup_alpha), ("cutmix", cutmix_alpha)) if alpha]
+    if not kinds or float(torch.rand(1, generator=generator)) >= probability:
+        return None
+    kind = kinds[int(torch.randint(len(kinds), (1,), generator=generator))]
+    alpha = mixup_alpha if kind == "mixup" else cutmix_alpha
+    gammas = torch._standard_gamma(torch.full((2,), float(alpha)), generator=generator)
+    share = float(gammas[0] / gammas.sum())  # Beta(alpha, alpha) from two Gamma draws
+    partner = torch.randperm(batch.shape[0], generator=generator).to(batch.device)
+    if kind == "mixup":
+        return Mixed(share * batch + (1 - share) * batch[partner], partner, share)
+    height, width = batch.shape[-2:]
+    cut = (1 - share) ** 0.5
+    box_h, box_w = round(height * cut), round(width * cut)
+    top = int(torch.randint(height - box_h + 1, (1,), generator=generator))
+    left = int(torch.randint(width - box_w + 1, (1,), generator=generator))
+    images = batch.clone()
+    images[..., top : top + box_h, left : left + box_w] = batch[partner][
+        ..., top : top + box_h, left : left + box_w
+    ]
+    return Mixed(images, partner, 1 - box_h * box_w / (height * width))

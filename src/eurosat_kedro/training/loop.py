@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from eurosat_kedro.preprocessing import normalize
 
-from .augment import dihedral
+from .augment import dihedral, mix_batch
 from .device import autocast_dtype, pick_device, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class TrainConfig:
     warmup_fraction: float = 0.2
     label_smoothing: float = 0.1
     augment: dict = field(default_factory=lambda: {"flips": True, "rot90": True})
+    mixing: dict = field(default_factory=dict)  # mixup_alpha, cutmix_alpha, probability
+    ema_decay: float = 0.0  # >0: validate, keep and save an exponential moving average
     patience: int = 0  # epochs without val-accuracy gain before stopping; 0 never stops
     seed: int = 42
     device: str = "auto"
@@ -62,6 +65,14 @@ class TrainConfig:
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(known)}")
+        mixing_keys = {"mixup_alpha", "cutmix_alpha", "probability"}
+        unknown = sorted(set(params.get("mixing") or {}) - mixing_keys)
+        if unknown:
+            raise ValueError(
+                f"unknown training.mixing key(s) {unknown}; known: {sorted(mixing_keys)}"
+            )
+        if not 0.0 <= params.get("ema_decay", 0.0) < 1.0:
+            raise ValueError(f"training.ema_decay must be in [0, 1), got {params['ema_decay']}")
         return cls(**params, model_spec=dict(model_spec or {}))
 
     def fingerprint(self) -> dict:
@@ -147,6 +158,7 @@ class _Parts:
     scheduler: Any
     scaler: torch.amp.GradScaler
     generator: torch.Generator
+    ema: AveragedModel | None = None  # the moving average of the weights, when ema_decay > 0
 
 
 @dataclass
@@ -178,6 +190,7 @@ def _checkpoint_state(
         "optimizer": parts.optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict(),
         "scaler": parts.scaler.state_dict(),
+        "ema": parts.ema.state_dict() if parts.ema is not None else None,
         "generator": parts.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "history": progress.history,
@@ -208,6 +221,8 @@ def _restore(
     parts.optimizer.load_state_dict(ckpt["optimizer"])
     parts.scheduler.load_state_dict(ckpt["scheduler"])
     parts.scaler.load_state_dict(ckpt["scaler"])
+    if parts.ema is not None:
+        parts.ema.load_state_dict(ckpt["ema"])
     parts.generator.set_state(ckpt["generator"])
     torch.set_rng_state(ckpt["torch_rng"])
     logger.info("Resumed from %s after epoch %d", path, ckpt["epoch"])
@@ -244,15 +259,24 @@ def _train_one_epoch(
     bar = tqdm(range(steps), desc=desc, leave=False, disable=None if rank == 0 else True)
     for step in bar:
         idx = order[step * batch : (step + 1) * batch][rank::world_size].to(x.device)
-        xb = dihedral(x[idx], parts.generator, **cfg.augment)
+        xb, yb = dihedral(x[idx], parts.generator, **cfg.augment), y[idx]
+        mixed = mix_batch(xb, parts.generator, **cfg.mixing)
+        if mixed is not None:
+            xb = mixed.images
         xb = xb.contiguous(memory_format=memory_format)
         with autocast():
-            loss = parts.criterion(model(xb), y[idx])
+            logits = model(xb)
+            loss = parts.criterion(logits, yb)
+            if mixed is not None:
+                partner_loss = parts.criterion(logits, yb[mixed.partner])
+                loss = mixed.share * loss + (1 - mixed.share) * partner_loss
         parts.optimizer.zero_grad(set_to_none=True)
         parts.scaler.scale(loss).backward()
         parts.scaler.step(parts.optimizer)
         parts.scaler.update()
         parts.scheduler.step()
+        if parts.ema is not None:
+            parts.ema.update_parameters(model.module if hasattr(model, "module") else model)
         loss_sum += loss.item() * len(idx)
         seen += len(idx)
         if step % 10 == 0 or step == steps - 1:
@@ -303,7 +327,11 @@ def train(
         scheduler=_scheduler(optimizer, cfg, len(x_train) // min(cfg.batch_size, len(x_train))),
         scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
         generator=torch.Generator().manual_seed(cfg.seed),
+        ema=AveragedModel(bare, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        if cfg.ema_decay
+        else None,
     )
+    validated = parts.ema.module if parts.ema is not None else bare
 
     def autocast():
         return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
@@ -331,7 +359,12 @@ def train(
         )
         train_seconds = time.perf_counter() - started
         val_loss, val_acc = _evaluate(
-            model, x_val, y_val, cfg.eval_batch_size, parts.criterion, autocast
+            validated if parts.ema is not None else model,
+            x_val,
+            y_val,
+            cfg.eval_batch_size,
+            parts.criterion,
+            autocast,
         )
         record = {
             "epoch": epoch,
@@ -342,7 +375,7 @@ def train(
             "epoch_seconds": time.perf_counter() - started,
             "images_per_second": seen * world_size / train_seconds,
         }
-        progress.add(record, bare)
+        progress.add(record, validated)
         if rank == 0:
             logger.info(
                 "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, lr %.2e, "

@@ -34,7 +34,7 @@ def config(**overrides) -> TrainConfig:
     return TrainConfig(**{**params, **overrides})
 
 
-@pytest.mark.parametrize("name", ["simple_cnn", "resnet18"])
+@pytest.mark.parametrize("name", ["simple_cnn", "tile_resnet", "resnet18"])
 def test_loss_falls(name: str):
     data = tiny_arrays(8)
     torch.manual_seed(0)
@@ -61,15 +61,26 @@ def small_model():
     return build_model(ModelSpec("simple_cnn", width=8))
 
 
-def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path: Path):
+RECIPES = {
+    "plain": {},
+    "ema+mixing": {
+        "ema_decay": 0.9,
+        "mixing": {"mixup_alpha": 0.2, "cutmix_alpha": 1.0, "probability": 0.8},
+    },
+}
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path: Path, recipe: str):
     data, val = tiny_arrays(4), tiny_arrays(1, seed=1)
-    whole = train(small_model(), data, val, config(checkpoint_path=str(tmp_path / "a.pt")))
+    extra = RECIPES[recipe]
+    whole = train(small_model(), data, val, config(checkpoint_path=str(tmp_path / "a.pt"), **extra))
     with pytest.raises(Interrupted):
         train(
             small_model(),
             data,
             val,
-            config(checkpoint_path=str(tmp_path / "b.pt")),
+            config(checkpoint_path=str(tmp_path / "b.pt"), **extra),
             on_epoch_end=interrupt_after(1),
         )
     epochs_seen = []
@@ -77,7 +88,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path: Path):
         small_model(),
         data,
         val,
-        config(resume=True, checkpoint_path=str(tmp_path / "b.pt")),
+        config(resume=True, checkpoint_path=str(tmp_path / "b.pt"), **extra),
         on_epoch_end=lambda record: epochs_seen.append(record["epoch"]),
     )
     assert epochs_seen == [2, 3]  # the resumed run goes on numbering epochs (MLflow steps)
@@ -110,6 +121,22 @@ def test_resume_with_other_parameters_is_refused(tmp_path: Path):
 def test_unknown_training_parameter_is_named():
     with pytest.raises(ValueError, match=r"unknown training parameter\(s\) \['epoch'\]"):
         TrainConfig.from_params({"epoch": 3})
+    with pytest.raises(ValueError, match=r"unknown training.mixing key\(s\) \['alpha'\]"):
+        TrainConfig.from_params({"mixing": {"alpha": 0.2}})
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\), got 1.5"):
+        TrainConfig.from_params({"ema_decay": 1.5})
+
+
+def test_ema_weights_are_validated_and_kept():
+    data, val = tiny_arrays(4), tiny_arrays(1, seed=1)
+    raw = small_model()
+    averaged = train(raw, data, val, config(epochs=1, ema_decay=0.9))
+    assert any(not torch.equal(raw.state_dict()[k], v) for k, v in averaged.best_state.items())
+    # a decay of almost 0 makes the average follow the weights: the kept state is the model's
+    follower = small_model()
+    followed = train(follower, data, val, config(epochs=1, ema_decay=1e-12))
+    for key, tensor in follower.state_dict().items():
+        assert torch.allclose(followed.best_state[key].float(), tensor.float(), atol=1e-6), key
 
 
 def test_same_parameters_give_identical_metrics_on_cpu():
