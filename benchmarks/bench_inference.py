@@ -1,6 +1,7 @@
 """PyTorch eager vs ONNX Runtime fp32 and int8, and a running `mlflow models serve`, on CPU.
 
     .venv/bin/python benchmarks/bench_inference.py [--threads 2] [--requests 500] [--rounds 5]
+        [--models simple_cnn resnet18 simple_cnn+tta]
 
 Part 1: images/s at batch 1, 4 and 64 (same weights, same preprocessed input) of PyTorch eager,
 the deployed ONNX fp32 model, the same export without the full-map rewrite ("plain": every
@@ -11,6 +12,8 @@ quantisation (calibrated here on the benchmark's own images: speed only; its acc
 real test split is in data/08_reporting/int8_report.json after `kedro run`).
 Part 2: builds a pyfunc model per architecture and precision, serves it on 127.0.0.1, and
 measures single-image request latency (p50, p99) and requests/s with 4 concurrent clients.
+A model name ending in `+tta` is that model with test-time augmentation (`evaluation.tta=true`:
+the mean of the 8 flips/rotations, exported as one graph), to show what TTA costs.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from PIL import Image
 
 from eurosat_kedro.datasets import PyfuncModelDataset
 from eurosat_kedro.models import ModelSpec, build_model
+from eurosat_kedro.models.factory import DihedralTTA
 from eurosat_kedro.pipelines.deployment.nodes import (
     export_onnx,
     package_mlflow_model,
@@ -135,6 +139,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=["simple_cnn", "resnet18"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -149,18 +154,21 @@ def main() -> None:
     }
     print(f"CPU, {args.threads} threads, median of {args.rounds} interleaved rounds")
     print(
-        f"{'model':<12}{'batch':>6}{'torch img/s':>13}{'plain img/s':>13}{'fp32 img/s':>12}"
+        f"{'model':<16}{'batch':>6}{'torch img/s':>13}{'plain img/s':>13}{'fp32 img/s':>12}"
         f"{'int8 img/s':>12}{'plain/torch':>13}{'fp32/torch':>12}{'int8/torch':>12}"
     )
     serving_rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("simple_cnn", "resnet18"):
+        for name in args.models:
+            architecture, tta = name.removesuffix("+tta"), name.endswith("+tta")
             torch.manual_seed(0)
-            model = build_model(ModelSpec(name)).eval()
-            bundle = {"state_dict": model.state_dict(), "spec": {"name": name}, "classes": CLASSES}
-            protos = {"fp32": export_onnx(bundle, 18)}
+            model = build_model(ModelSpec(architecture)).eval()
+            spec = {"name": architecture}
+            bundle = {"state_dict": model.state_dict(), "spec": spec, "classes": CLASSES}
+            model = DihedralTTA(model).eval() if tta else model
+            protos = {"fp32": export_onnx(bundle, 18, tta)}
             protos["int8"] = quantize_int8(protos["fp32"], {"images": images}, len(images))
-            protos["plain"] = export_onnx(bundle, 18, full_map_convs_as_matmul=False)
+            protos["plain"] = export_onnx(bundle, 18, tta, full_map_convs_as_matmul=False)
             sessions = {
                 p: OnnxClassifier(proto.SerializeToString(), CLASSES, threads=args.threads).session
                 for p, proto in protos.items()
@@ -181,7 +189,7 @@ def main() -> None:
                 }
                 r = median_rates(engines, batch, args.rounds)
                 print(
-                    f"{name:<12}{batch:>6}{r['torch']:>13.1f}{r['plain']:>13.1f}"
+                    f"{name:<16}{batch:>6}{r['torch']:>13.1f}{r['plain']:>13.1f}"
                     f"{r['fp32']:>12.1f}{r['int8']:>12.1f}{r['plain'] / r['torch']:>13.2f}"
                     f"{r['fp32'] / r['torch']:>12.2f}{r['int8'] / r['torch']:>12.2f}",
                     flush=True,
@@ -195,9 +203,9 @@ def main() -> None:
                 serving_rows.append(
                     (f"{name} {precision}", *measure_server(model_dir, body, args.requests))
                 )
-    print(f"\n{'served model':<18}{'p50 ms':>8}{'p99 ms':>8}{'req/s (4 clients)':>19}{'errors':>8}")
+    print(f"\n{'served model':<22}{'p50 ms':>8}{'p99 ms':>8}{'req/s (4 clients)':>19}{'errors':>8}")
     for label, p50, p99, throughput, errors in serving_rows:
-        print(f"{label:<18}{p50:>8.1f}{p99:>8.1f}{throughput:>19.1f}{errors:>8d}")
+        print(f"{label:<22}{p50:>8.1f}{p99:>8.1f}{throughput:>19.1f}{errors:>8d}")
 
 
 if __name__ == "__main__":
