@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from kedro.config import OmegaConfigLoader
 
+from eurosat_kedro.models import ModelSpec
 from eurosat_kedro.settings import CONFIG_LOADER_ARGS
+from eurosat_kedro.training.loop import TrainConfig
 
 CONF = Path(__file__).parents[1] / "conf"
 
@@ -17,14 +19,15 @@ def _parameters(env: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("env", "model", "epochs", "weight_decay"),
+    ("env", "model", "epochs", "weight_decay", "tta"),
     [
-        ("local", "simple_cnn", 18, 0.0005),
-        ("sample", "simple_cnn", 6, 0.0005),
-        ("resnet18", "resnet18", 36, 0.05),
+        ("local", "simple_cnn", 18, 0.0005, False),
+        ("sample", "simple_cnn", 6, 0.0005, False),
+        ("resnet18", "resnet18", 36, 0.05, False),
+        ("best", "simple_cnn", 80, 0.05, True),
     ],
 )
-def test_environments_override_only_their_keys(env, model, epochs, weight_decay):
+def test_environments_override_only_their_keys(env, model, epochs, weight_decay, tta):
     base = _parameters("local")
     parameters = _parameters(env)
     assert parameters["model"]["name"] == model
@@ -32,5 +35,8 @@ def test_environments_override_only_their_keys(env, model, epochs, weight_decay)
     assert parameters["training"]["weight_decay"] == weight_decay
     # everything an environment does not set comes from base
     assert parameters["training"]["lr"] == base["training"]["lr"] == 0.003
-    assert parameters["evaluation"]["tta"] is False
+    assert parameters["evaluation"]["tta"] is tta
     assert parameters["deployment"] == base["deployment"]
+    # every key is one the model and the loop know (a typo would only fail at training time)
+    spec = ModelSpec.from_params(parameters["model"], num_classes=10)
+    TrainConfig.from_params(parameters["training"], spec.to_dict())
