@@ -37,8 +37,7 @@ import yaml
 from PIL import Image
 
 from eurosat_kedro.datasets import PyfuncModelDataset
-from eurosat_kedro.models import ModelSpec, build_model
-from eurosat_kedro.models.factory import DihedralTTA
+from eurosat_kedro.models import ModelSpec, build_model, load_trained_model
 from eurosat_kedro.pipelines.deployment.nodes import (
     export_onnx,
     package_mlflow_model,
@@ -165,7 +164,7 @@ def main() -> None:
             model = build_model(ModelSpec(architecture)).eval()
             spec = {"name": architecture}
             bundle = {"state_dict": model.state_dict(), "spec": spec, "classes": CLASSES}
-            model = DihedralTTA(model).eval() if tta else model
+            model = load_trained_model(bundle, tta)  # the same weights, with TTA if asked
             protos = {"fp32": export_onnx(bundle, 18, tta)}
             protos["int8"] = quantize_int8(protos["fp32"], {"images": images}, len(images))
             protos["plain"] = export_onnx(bundle, 18, tta, full_map_convs_as_matmul=False)

@@ -16,6 +16,16 @@ def _block(c_in: int, c_out: int, convs: int) -> list[nn.Module]:
     return layers + [nn.MaxPool2d(2)]
 
 
+def classifier_head(channels: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """Global average pooling, dropout and a linear layer: the head of the project's CNNs."""
+    return nn.Sequential(
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(channels, num_classes),
+    )
+
+
 class SimpleCNN(nn.Module):
     """Four conv stages (1, 2, 2 and 2 convs of 32-64-128-256 channels, BatchNorm, max-pool),
     global average pooling, dropout, linear classifier. One conv at full resolution keeps it
@@ -30,12 +40,7 @@ class SimpleCNN(nn.Module):
             *_block(2 * w, 4 * w, 2),
             *_block(4 * w, 8 * w, 2),
         )
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(8 * w, num_classes),
-        )
+        self.head = classifier_head(8 * w, num_classes, dropout)
 
     def forward(self, x):
         return self.head(self.features(x))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from .simple_cnn import classifier_head
+
 
 def _stage(c_in: int, c_out: int, blocks: int, stride: int) -> list[nn.Module]:
     shortcut = None
@@ -39,12 +41,7 @@ class TileResNet(nn.Module):
             *_stage(2 * w, 4 * w, 2, 2),
             *_stage(4 * w, 8 * w, 2, 2),
         )
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(8 * w, num_classes),
-        )
+        self.head = classifier_head(8 * w, num_classes, dropout)
         for module in self.modules():  # torchvision's initialisation for ResNets
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
