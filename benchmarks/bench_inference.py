@@ -37,11 +37,11 @@ import yaml
 from PIL import Image
 
 from eurosat_kedro.datasets import PyfuncModelDataset
-from eurosat_kedro.models import ModelSpec, build_model, load_trained_model
+from eurosat_kedro.models import ModelSpec, TrainedModel, build_model, load_trained_model
 from eurosat_kedro.pipelines.deployment.nodes import (
     export_onnx,
-    package_mlflow_model,
-    quantize_int8,
+    log_mlflow_model,
+    quantize_onnx_int8,
 )
 from eurosat_kedro.ports import free_port
 from eurosat_kedro.preprocessing import normalize
@@ -162,11 +162,10 @@ def main() -> None:
             architecture, tta = name.removesuffix("+tta"), name.endswith("+tta")
             torch.manual_seed(0)
             model = build_model(ModelSpec(architecture)).eval()
-            spec = {"name": architecture}
-            bundle = {"state_dict": model.state_dict(), "spec": spec, "classes": CLASSES}
+            bundle = TrainedModel(model.state_dict(), ModelSpec(architecture), tuple(CLASSES))
             model = load_trained_model(bundle, tta)  # the same weights, with TTA if asked
             protos = {"fp32": export_onnx(bundle, 18, tta)}
-            protos["int8"] = quantize_int8(protos["fp32"], {"images": images}, len(images))
+            protos["int8"] = quantize_onnx_int8(protos["fp32"], {"images": images}, len(images))
             protos["plain"] = export_onnx(bundle, 18, tta, full_map_convs_as_matmul=False)
             sessions = {
                 p: OnnxClassifier(proto.SerializeToString(), CLASSES, threads=args.threads).session
@@ -197,7 +196,7 @@ def main() -> None:
                 proto = protos[precision]
                 model_dir = Path(tmp) / f"{name}_{precision}"
                 PyfuncModelDataset(str(model_dir)).save(
-                    package_mlflow_model(proto, CLASSES, {"images": images}, 3, ["data"])
+                    log_mlflow_model(proto, CLASSES, {"images": images}, 3, ["data"])[0]
                 )
                 serving_rows.append(
                     (f"{name} {precision}", *measure_server(model_dir, body, args.requests))

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 import rasterio
 from rasterio import Affine
 from rasterio.windows import Window
@@ -39,7 +40,8 @@ from eurosat_kedro.mapping import (
     classify_windows,
     open_scene,
 )
-from eurosat_kedro.serving.classifier import OnnxClassifier, onnx_metadata
+from eurosat_kedro.serving.classifier import OnnxClassifier
+from eurosat_kedro.serving.model_card import ModelCard
 
 IDENTITY = {"type": "none", "low": 0.0, "high": 255.0}
 BLOCK = 256
@@ -101,7 +103,7 @@ def windows_of(path: Path) -> np.ndarray:
 
 def child(model: str, scene: str, threads: int, batch: int) -> None:
     """Map one scene in this fresh process; print windows, seconds and peak RSS (MiB)."""
-    classes = onnx_metadata(model)["classes"].split(",")
+    classes = list(ModelCard.of(onnx.load(model)).classes)
     classifier = OnnxClassifier(model, classes, threads=threads)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -134,12 +136,12 @@ def main() -> None:
     if args.child:
         child(model, args.child, args.threads, args.batch)
         return
-    meta = onnx_metadata(model)
+    card = ModelCard.of(onnx.load(model))
     print(
-        f"model {model} ({meta.get('model_name')}, {meta.get('precision')}), "
+        f"model {model} ({card.model_name}, {card.precision}), "
         f"{args.threads} ONNX Runtime threads, batch {args.batch}"
     )
-    classifier = OnnxClassifier(model, meta["classes"].split(","), threads=args.threads)
+    classifier = OnnxClassifier(model, list(card.classes), threads=args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         small = write_scene(tmp / "small.tif", args.small)

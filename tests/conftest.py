@@ -7,12 +7,13 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,40 @@ def copy_trained_data(trained: Path, root: Path) -> Path:
     copy_project(root)
     shutil.rmtree(root / "data" / "sample")
     shutil.copytree(trained / "data" / "sample", root / "data" / "sample", symlinks=True)
+    return root
+
+
+def copy_trained_project(trained: Path, root: Path) -> Path:
+    """``copy_trained_data`` plus ``trained``'s MLflow store (``mlflow.db`` and ``mlruns``),
+    the store's paths moved to ``root``: runs, registered versions and the champion alias are
+    there, and what a run logs in the copy lands in the copy."""
+    copy_trained_data(trained, root)
+    shutil.copytree(trained / "mlruns", root / "mlruns", symlinks=True)
+    shutil.copy(trained / "mlflow.db", root / "mlflow.db")
+    old, new = str(trained), str(root)
+    with closing(sqlite3.connect(root / "mlflow.db")) as db, db:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for _, column, kind, *_ in db.execute(f'PRAGMA table_info("{table}")'):
+                if "CHAR" in kind.upper() or "TEXT" in kind.upper():
+                    db.execute(
+                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                        f'WHERE instr("{column}", ?) > 0',
+                        (old, new, old),
+                    )
+    return root
+
+
+@pytest.fixture
+def trained_copy(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A private copy of ``trained_project`` (its data/sample outputs, conf, src and MLflow
+    store with the registry and champion), made the working directory: for tests that run
+    pipelines or otherwise write, so the shared session project stays as the sample run left it.
+    """
+    root = copy_trained_project(trained_project, tmp_path / "project")
+    monkeypatch.chdir(root)
     return root
 
 

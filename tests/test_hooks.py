@@ -24,15 +24,12 @@ def test_the_store_is_the_projects_unless_the_user_sets_one(monkeypatch: pytest.
     assert artifact_location("/p/two") is None  # the server decides (artifact proxying)
 
 
-def test_a_pipeline_leaves_no_mlflow_run_open_but_the_users(
-    trained_project: Path, monkeypatch: pytest.MonkeyPatch
-):
-    monkeypatch.chdir(trained_project)
-    run_session(trained_project, env="sample", pipeline="evaluation")
+def test_a_pipeline_leaves_no_mlflow_run_open_but_the_users(trained_copy: Path):
+    run_session(trained_copy, env="sample", pipeline="evaluation")
     assert mlflow.active_run() is None
-    mlflow.set_tracking_uri(f"sqlite:///{trained_project / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{trained_copy / 'mlflow.db'}")
     with mlflow.start_run() as mine:
-        run_session(trained_project, env="sample", pipeline="evaluation")
+        run_session(trained_copy, env="sample", pipeline="evaluation")
         assert mlflow.active_run().info.run_id == mine.info.run_id
         assert mlflow.get_run(mine.info.run_id).info.status == "RUNNING"  # still the user's
     assert mlflow.active_run() is None  # kedro-mlflow's reopenings of it did not stay behind

@@ -109,24 +109,24 @@ def test_runs_against_a_tracking_server_and_the_champion_gate(
 
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_for_the_champion_alias(
-    trained_project: Path, monkeypatch: pytest.MonkeyPatch
+    trained_copy: Path,
 ):
-    monkeypatch.chdir(trained_project)  # the served model's allowed root is data/ of the cwd
-    uri = f"sqlite:///{trained_project / 'mlflow.db'}"
+    # the served model's allowed root is data/ of the cwd, the copy (trained_copy chdirs there)
+    uri = f"sqlite:///{trained_copy / 'mlflow.db'}"
     command = mlflow_serve_command(f"models:/{MODEL}@champion")
     with running_server(
         command,
-        trained_project,
+        trained_copy,
         "/ping",
         env={"MLFLOW_TRACKING_URI": uri, "EUROSAT_ALLOWED_ROOTS": ""},
     ) as url:
-        image = _sample_image(trained_project).relative_to(trained_project)
+        image = _sample_image(trained_copy).relative_to(trained_copy)
         body = {"dataframe_split": {"columns": ["image_path"], "data": [[str(image)]]}}
         response = requests.post(f"{url}/invocations", json=body, timeout=30)
     assert response.status_code == 200, response.text
     (prediction,) = response.json()["predictions"]
     local = mlflow.pyfunc.load_model(
-        str(trained_project / "data" / "sample" / "06_models" / "mlflow_model")
+        str(trained_copy / "data" / "sample" / "06_models" / "mlflow_model")
     )
     expected = local.predict(pd.DataFrame({"image_path": [str(image)]})).iloc[0]
     assert prediction["predicted_class"] == expected["predicted_class"]

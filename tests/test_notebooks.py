@@ -14,8 +14,8 @@ from tests.conftest import PROJECT_ROOT
 
 
 @pytest.mark.parametrize("name", ["01_data_exploration.ipynb", "02_results.ipynb"])
-def test_notebook_runs_top_to_bottom(trained_project: Path, name: str, monkeypatch):
-    folder = trained_project / "notebooks"
+def test_notebook_runs_top_to_bottom(trained_copy: Path, name: str, monkeypatch):
+    folder = trained_copy / "notebooks"
     folder.mkdir(exist_ok=True)
     shutil.copy(PROJECT_ROOT / "notebooks" / name, folder / name)
     notebook = nbformat.read(folder / name, as_version=4)
@@ -27,7 +27,7 @@ def test_notebook_runs_top_to_bottom(trained_project: Path, name: str, monkeypat
         notebook,
         timeout=300,
         kernel_name="python3",
-        resources={"metadata": {"path": str(trained_project)}},
+        resources={"metadata": {"path": str(trained_copy)}},
     ).execute()
     text = "\n".join(str(o.get("text", "")) for c in notebook.cells for o in c.get("outputs", []))
     if name == "02_results.ipynb":

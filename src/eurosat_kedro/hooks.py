@@ -35,10 +35,9 @@ def artifact_location(project_root: str) -> str | None:
     )
 
 
-class ProjectPathResolver:
+class ConfigResolvers:
     """Register ``${project_path:}``, ``${mlflow_tracking_uri:}`` and
-    ``${mlflow_artifact_location:}`` for the config files, before any plugin reads them, and
-    check that a tracking server given by ``MLFLOW_TRACKING_URI`` answers.
+    ``${mlflow_artifact_location:}`` for the config files, before any plugin reads them.
 
     ``conf/base/mlflow.yml`` uses them so the MLflow store is ``MLFLOW_TRACKING_URI`` when set
     and otherwise always ``<project>/mlflow.db``, whatever the working directory (a notebook in
@@ -55,7 +54,15 @@ class ProjectPathResolver:
         OmegaConf.register_new_resolver(
             "mlflow_artifact_location", lambda: artifact_location(root), replace=True
         )
-        check_tracking_server(tracking_uri(root))  # before kedro-mlflow contacts it
+
+
+class TrackingServerCheck:
+    """Fail the run at once when the tracking server given by ``MLFLOW_TRACKING_URI`` does
+    not answer, before kedro-mlflow contacts it."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        check_tracking_server(tracking_uri(Path(context.project_path).resolve().as_posix()))
 
 
 def check_tracking_server(uri: str) -> None:
@@ -75,11 +82,20 @@ def check_tracking_server(uri: str) -> None:
 
 
 def _active_run_stack() -> list:
-    """MLflow's stack of active runs of this thread (private to MLflow, read-only here)."""
+    """MLflow's stack of active runs of this thread. Private to MLflow, and the one place
+    this project reads it: MLflow has no public API to list the stacked runs, and
+    kedro-mlflow re-opens its run before every node (Galileo-Galilei/kedro-mlflow#650), which
+    stacks it. An MLflow upgrade that renames it fails here, loudly (tests/test_hooks.py)."""
     from mlflow.tracking import fluent
 
     stack = getattr(fluent, "_active_run_stack", None)
-    return stack.get() if stack is not None else []
+    if stack is None or not hasattr(stack, "get"):
+        raise RuntimeError(
+            "mlflow.tracking.fluent._active_run_stack is gone in this MLflow version "
+            f"({__import__('mlflow').__version__}): CloseMlflowRuns cannot restore the active "
+            "runs; update eurosat_kedro.hooks._active_run_stack"
+        )
+    return stack.get()
 
 
 class CloseMlflowRuns:

@@ -14,6 +14,12 @@ IMAGE_SIZE = 64
 MAX_PIXELS = 4096 * 4096
 # The smallest side accepted: a smaller image holds too little to be resized into a tile.
 MIN_SIDE = 16
+# Pillow modes of at most 8 bits a channel, which it converts to RGB faithfully. It clips
+# 16-bit, 32-bit and float images ("I;16", "I", "F") to 0-255 instead, which turns a typical
+# 16-bit satellite tile into a white square, so those are refused.
+EIGHT_BIT_MODES = frozenset(
+    {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
+)
 # ImageNet statistics (0-255 scale): what torchvision's pretrained weights expect, and a
 # sound fixed choice when training from scratch.
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
@@ -33,8 +39,8 @@ def to_rgb_tile(image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
     64x64 RGB images are taken as they are (the evaluated path). Grayscale, palette, RGBA and
     CMYK images are converted to RGB; other sizes are resized (bilinear, antialiased).
-    Raises ValueError for images larger than ``max_pixels`` (decompression bombs) or with a
-    side under ``MIN_SIDE`` pixels.
+    Raises ValueError for images larger than ``max_pixels`` (decompression bombs), with a
+    side under ``MIN_SIDE`` pixels, or of more than 8 bits a channel (not ``EIGHT_BIT_MODES``).
     """
     from PIL import Image  # Pillow is only needed where files are decoded
 
@@ -49,6 +55,11 @@ def to_rgb_tile(image, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             f"image is {width}x{height} pixels: too small to classify (the model "
             f"sees {IMAGE_SIZE}x{IMAGE_SIZE} tiles; at least {MIN_SIDE} pixels a "
             "side are accepted)"
+        )
+    if image.mode not in EIGHT_BIT_MODES:
+        raise ValueError(
+            f"image mode {image.mode} has more than 8 bits a channel, which the model does not "
+            "take: stretch it to 8-bit RGB first (as mapping.stretch does for scenes)"
         )
     if image.mode != "RGB":
         image = image.convert("RGB")

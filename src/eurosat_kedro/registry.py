@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eurosat_kedro.serving.model_card import ModelCard
+
 logger = logging.getLogger(__name__)
 
 PROMOTE_CHOICES = ("auto", "always", "never")
@@ -122,3 +124,60 @@ class Registry:
     def set_alias(self, alias: str, version: str, reason: str) -> None:
         self.client.set_registered_model_alias(self.name, alias, version)
         self.client.set_model_version_tag(self.name, version, "promotion", f"{alias}: {reason}")
+
+
+def version_tags(
+    card: ModelCard, scores: dict, data_fingerprint: str, run_id: str, project: Path
+) -> dict[str, str]:
+    """The tags a registered version carries for review: what the model is, its served test
+    scores, the split they were measured on, and the commit and run that made it."""
+    return {
+        "model_name": card.model_name,
+        "precision": card.precision,
+        "tta": str(card.tta).lower(),
+        "test_accuracy": f"{scores['accuracy']:.6f}",
+        "test_macro_f1": f"{scores['macro_f1']:.6f}",
+        "data_fingerprint": data_fingerprint,
+        "git_commit": git_commit(project),
+        "run_id": run_id,
+    }
+
+
+def register_logged_model(
+    name: str,
+    logged_model: dict,
+    tags: dict[str, str],
+    promote: str = "auto",
+    min_improvement: float = 0.0,
+) -> dict:
+    """Register ``logged_model`` (``model_uri``, ``model_id``, ``run_id``) as a new version of
+    ``name`` with ``tags``, give it ``champion`` or ``challenger`` by the gate, record the
+    outcome on the run, and return the report."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    accuracy = float(tags["test_accuracy"])
+    mlflow.log_metrics(
+        {"served.test_accuracy": accuracy, "served.test_macro_f1": float(tags["test_macro_f1"])},
+        model_id=logged_model["model_id"],
+        run_id=logged_model["run_id"],
+    )
+    models = Registry(name)
+    champion = models.champion()
+    version = models.register(logged_model["model_uri"], tags)
+    alias, reason = decide_alias(
+        Candidate(accuracy, tags["data_fingerprint"]), champion, promote, min_improvement
+    )
+    models.set_alias(alias, version, reason)
+    client = MlflowClient()
+    for key, value in {"version": version, "alias": alias, "reason": reason}.items():
+        client.set_tag(logged_model["run_id"], f"registry.{key}", value)
+    return {
+        "registered": True,
+        "registered_model": name,
+        "version": version,
+        "alias": alias,
+        "reason": reason,
+        "model_uri": f"models:/{name}/{version}",
+        "tags": tags,
+    }

@@ -2,9 +2,14 @@
 
 from kedro.config import OmegaConfigLoader
 
-from eurosat_kedro.hooks import CloseMlflowRuns, ProjectPathResolver, SparkHooks
+from eurosat_kedro.hooks import (
+    CloseMlflowRuns,
+    ConfigResolvers,
+    SparkHooks,
+    TrackingServerCheck,
+)
 
-HOOKS = (ProjectPathResolver(), CloseMlflowRuns(), SparkHooks())
+HOOKS = (ConfigResolvers(), TrackingServerCheck(), CloseMlflowRuns(), SparkHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

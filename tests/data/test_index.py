@@ -1,4 +1,4 @@
-"""index_images and find_image_root on good and bad files."""
+"""decode_and_check_images and find_image_root on good and bad files."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eurosat_kedro.data.index import DatasetLayoutError, find_image_root, index_images
+from eurosat_kedro.data.index import DatasetLayoutError, decode_and_check_images, find_image_root
 from tests.conftest import CLASSES, image_bytes
 
 
 def test_good_tree_is_indexed_and_decoded(image_tree: Path):
     root = find_image_root(image_tree.parent, CLASSES)
     assert root == image_tree
-    index, images = index_images(root, CLASSES)
+    index, images = decode_and_check_images(root, CLASSES)
     assert len(index) == 60 and index["valid"].all()
     assert images.shape == (60, 64, 64, 3) and images.dtype == np.uint8
     assert list(index["label"].unique()) == list(range(10))
@@ -41,7 +41,7 @@ def test_bad_file_is_reported_and_kept_out(
     image_tree: Path, filename: str, content: bytes, problem: str
 ):
     (image_tree / "Forest" / filename).write_bytes(content)
-    index, images = index_images(image_tree, CLASSES)
+    index, images = decode_and_check_images(image_tree, CLASSES)
     bad = index[~index["valid"]]
     assert list(bad["path"]) == [f"Forest/{filename}"]
     assert problem in bad["problem"].iloc[0]
@@ -51,7 +51,7 @@ def test_bad_file_is_reported_and_kept_out(
 
 def test_rgb_png_of_the_right_size_is_usable(image_tree: Path):
     (image_tree / "River" / "extra.png").write_bytes(image_bytes(fmt="PNG"))
-    index, images = index_images(image_tree, CLASSES)
+    index, images = decode_and_check_images(image_tree, CLASSES)
     assert index["valid"].all() and len(images) == 61
 
 

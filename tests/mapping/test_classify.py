@@ -22,7 +22,7 @@ from eurosat_kedro.mapping import (
     open_scene,
     to_uint8,
 )
-from tests.mapping.rasters import ORIGIN, colour_logits, painted, write_tif
+from tests.mapping.conftest import ORIGIN, colour_logits, painted, write_tif
 
 NONE = {"type": "none", "low": 0.0, "high": 255.0}
 

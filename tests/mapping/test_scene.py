@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eurosat_kedro.mapping import SceneError, open_scene, parse_bands
-from tests.mapping.rasters import UTM33, bigearthnet_patch, painted, write_tif
+from tests.mapping.conftest import UTM33, bigearthnet_patch, painted, write_tif
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,7 @@ def list_files(image_root: Path, classes: list[str]) -> pd.DataFrame:
     return frame.sort_values(["label", "path"], kind="stable", ignore_index=True)
 
 
-def index_images(
+def decode_and_check_images(
     image_root: Path, classes: list[str], workers: int | None = None
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Check every file under the class folders.

@@ -12,6 +12,8 @@ _WHERE = {
     "OnnxModelDataset": "onnx_model_dataset",
     "PyfuncModelDataset": "pyfunc_model_dataset",
     "ServedModelDataset": "served_model_dataset",
+    "ImageFilesDataset": "image_files_dataset",
+    "SparkImageFilesDataset": "spark_image_files_dataset",
     "SceneDataset": "scene_dataset",
     "GeoTiffDataset": "geotiff_dataset",
 }

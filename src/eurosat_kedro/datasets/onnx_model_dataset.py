@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
 import onnx
-from kedro.io import AbstractDataset, DatasetError
+
+from eurosat_kedro.files import atomic_path
+
+from .file_dataset import FileDataset
 
 
-class OnnxModelDataset(AbstractDataset[onnx.ModelProto, onnx.ModelProto]):
+class OnnxModelDataset(FileDataset[onnx.ModelProto, onnx.ModelProto]):
     """Save/load an ``onnx.ModelProto``; weights stay inside the file (no external data)."""
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
-        self._filepath = Path(filepath)
-        self.metadata = metadata
-
     def load(self) -> onnx.ModelProto:
-        if not self._filepath.is_file():
-            raise DatasetError(f"{self._filepath} does not exist: run the deployment pipeline")
-        return onnx.load(str(self._filepath))
+        return onnx.load(str(self._require("run the deployment pipeline")))
 
     def save(self, data: onnx.ModelProto) -> None:
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._filepath.with_name(self._filepath.name + ".tmp")
-        onnx.save(data, str(tmp), save_as_external_data=False)
-        os.replace(tmp, self._filepath)
-
-    def _exists(self) -> bool:
-        return self._filepath.is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+        with atomic_path(self._filepath) as tmp:
+            onnx.save(data, str(tmp), save_as_external_data=False)

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
 import torch
-from kedro.io import AbstractDataset, DatasetError
+
+from eurosat_kedro.files import atomic_path
+from eurosat_kedro.models import TrainedModel
+
+from .file_dataset import FileDataset
 
 
-class TorchModelDataset(AbstractDataset[dict, dict]):
-    """Save ``{"state_dict", "spec", "classes", ...}`` with ``torch.save``; load it back with
-    ``weights_only=True``, so loading never runs code from the file."""
+class TorchModelDataset(FileDataset[TrainedModel, TrainedModel]):
+    """Save a ``TrainedModel`` with ``torch.save`` (plain tensors and values); load it back
+    with ``weights_only=True``, so loading never runs code from the file."""
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
-        self._filepath = Path(filepath)
-        self.metadata = metadata
+    def load(self) -> TrainedModel:
+        path = self._require("run `kedro run --pipelines training` first.")
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        return TrainedModel.from_dict(data, str(path))
 
-    def load(self) -> dict:
-        if not self._filepath.is_file():
-            raise DatasetError(
-                f"{self._filepath} does not exist: run `kedro run --pipeline training` first."
-            )
-        return torch.load(self._filepath, map_location="cpu", weights_only=True)
-
-    def save(self, data: dict) -> None:
-        self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._filepath.with_name(self._filepath.name + ".tmp")
-        torch.save(data, tmp)
-        os.replace(tmp, self._filepath)
-
-    def _exists(self) -> bool:
-        return self._filepath.is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+    def save(self, data: TrainedModel) -> None:
+        with atomic_path(self._filepath) as tmp:
+            torch.save(data.to_dict(), tmp)

@@ -104,7 +104,7 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
                 f"mapping.bands do not exist (indexes start at 1)"
             )
         sources = [(str(path), i) for i in indexes]
-    return _describe(sources)
+    return _scene_from_headers(sources)
 
 
 def band_files(path: Path, bands: list[str]) -> list[Path]:
@@ -156,7 +156,7 @@ def _header(path: Path) -> dict:
         ) from error
 
 
-def _describe(sources: list[tuple[str, int]]) -> Scene:
+def _scene_from_headers(sources: list[tuple[str, int]]) -> Scene:
     headers = {file: _header(Path(file)) for file, _ in sources}
     first_file = sources[0][0]
     first = headers[first_file]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +139,53 @@ class DihedralTTA(nn.Module):
         return logits.reshape(len(views), x.shape[0], -1).mean(0)
 
 
-def load_trained_model(bundle: dict, tta: bool = False) -> nn.Module:
-    """Rebuild a model saved by the training pipeline (``TorchModelDataset``), in eval mode,
-    wrapped in DihedralTTA when ``tta``."""
-    model = build_model(ModelSpec(**bundle["spec"]))
-    model.load_state_dict(bundle["state_dict"])
+@dataclass(frozen=True)
+class TrainedModel:
+    """What the training pipeline produces and evaluation, export and resume consume: the
+    best weights, the spec that rebuilds their architecture, and the class names (label i is
+    ``classes[i]``). Stored by ``TorchModelDataset`` as plain tensors and values
+    (``to_dict``), so loading it never runs code from the file."""
+
+    state_dict: dict[str, torch.Tensor]
+    spec: ModelSpec
+    classes: tuple[str, ...]
+    best_epoch: int = 0
+    best_val_accuracy: float = float("nan")
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state_dict": self.state_dict,
+            "spec": self.spec.to_dict(),
+            "classes": list(self.classes),
+            "best_epoch": self.best_epoch,
+            "best_val_accuracy": self.best_val_accuracy,
+            "versions": dict(self.versions),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "the trained model") -> TrainedModel:
+        """The model from ``to_dict``'s output; a missing key is an error naming it."""
+        missing = [key for key in ("state_dict", "spec", "classes") if key not in data]
+        if missing:
+            raise ValueError(
+                f"{source} lacks {missing}: it was not saved by the training pipeline; "
+                "run `kedro run --pipelines training` again"
+            )
+        return cls(
+            state_dict=data["state_dict"],
+            spec=ModelSpec(**data["spec"]),
+            classes=tuple(data["classes"]),
+            best_epoch=int(data.get("best_epoch", 0)),
+            best_val_accuracy=float(data.get("best_val_accuracy", float("nan"))),
+            versions=dict(data.get("versions", {})),
+        )
+
+
+def load_trained_model(trained: TrainedModel, tta: bool = False) -> nn.Module:
+    """Rebuild a trained model in eval mode, wrapped in DihedralTTA when ``tta``."""
+    model = build_model(trained.spec)
+    model.load_state_dict(trained.state_dict)
     if tta:
         model = DihedralTTA(model)
     return model.eval()

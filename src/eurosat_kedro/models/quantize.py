@@ -16,12 +16,11 @@ from onnxruntime.quantization import (
 )
 
 from eurosat_kedro.preprocessing import normalize
-
-from .export import metadata_of
+from eurosat_kedro.serving.model_card import ModelCard
 
 
 class QuantizationError(ValueError):
-    """The int8 model cannot be built, or loses more test accuracy than allowed."""
+    """The int8 model cannot be built (no calibration images)."""
 
 
 class _Calibration(CalibrationDataReader):
@@ -39,7 +38,9 @@ class _Calibration(CalibrationDataReader):
         return next(self._batches, None)
 
 
-def quantize_int8(onnx_model: onnx.ModelProto, calibration_images: np.ndarray) -> onnx.ModelProto:
+def quantize_static_int8(
+    onnx_model: onnx.ModelProto, calibration_images: np.ndarray
+) -> onnx.ModelProto:
     """QDQ int8 model (per-channel int8 weights, uint8 activations) whose activation ranges
     are calibrated on ``calibration_images`` (uint8 NHWC); the metadata is kept, with
     ``precision`` set to ``int8``."""
@@ -61,5 +62,5 @@ def quantize_int8(onnx_model: onnx.ModelProto, calibration_images: np.ndarray) -
             weight_type=QuantType.QInt8,
         )
         proto = onnx.load(str(quantized))
-    onnx.helper.set_model_props(proto, {**metadata_of(onnx_model), "precision": "int8"})
+    ModelCard.of(onnx_model).with_precision("int8").write_to(proto)
     return proto

@@ -12,24 +12,20 @@ import pandas as pd
 
 from eurosat_kedro.preprocessing import IMAGE_SIZE, normalize
 
+from .contract import (
+    ALLOWED_ROOTS_ENV,
+    DEFAULT_TOPK,
+    INPUT_COLUMNS,
+    ORT_THREADS_ENV,
+    OUTPUT_COLUMNS,
+    ServingConfig,
+)
 from .images import ImageInputError, read_b64, read_bytes, read_path
 from .predict import describe, softmax
 
 
-def onnx_metadata(onnx_model: str | Path | bytes) -> dict[str, str]:
-    """The metadata properties of an ONNX model (file or bytes), read with ONNX Runtime."""
-    source = onnx_model if isinstance(onnx_model, bytes) else str(onnx_model)
-    session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
-    return dict(session.get_modelmeta().custom_metadata_map)
-
-
 class RequestError(ValueError):
     """Some rows of a request are unusable; the message names each row and its problem."""
-
-
-INPUT_COLUMNS = ("image_path", "image_b64", "image_bytes")
-ORT_THREADS_ENV = "EUROSAT_ORT_THREADS"
-ON_ERROR = ("raise", "row")  # the pyfunc's ``on_error`` param: fail the request, or error rows
 
 
 class OnnxClassifier:
@@ -40,7 +36,7 @@ class OnnxClassifier:
         self,
         onnx_model: str | Path | bytes,
         classes: list[str],
-        topk: int = 3,
+        topk: int = DEFAULT_TOPK,
         allowed_roots: list[str] | None = None,
         threads: int = 0,
     ):
@@ -60,15 +56,15 @@ class OnnxClassifier:
 
     @classmethod
     def from_config(cls, onnx_path: str | Path, config_path: str | Path) -> OnnxClassifier:
-        """Build from the JSON config saved beside the model; ``EUROSAT_ALLOWED_ROOTS``
+        """Build from the ``ServingConfig`` saved beside the model; ``EUROSAT_ALLOWED_ROOTS``
         (os.pathsep-separated) overrides the allowed roots, ``EUROSAT_ORT_THREADS`` sets ONNX
         Runtime's intra-op threads (0 or unset: one per core; Spark sets 1 per task)."""
-        config = json.loads(Path(config_path).read_text())
-        roots = config.get("allowed_roots")
-        if os.environ.get("EUROSAT_ALLOWED_ROOTS"):
-            roots = os.environ["EUROSAT_ALLOWED_ROOTS"].split(os.pathsep)
+        config = ServingConfig.from_json(json.loads(Path(config_path).read_text()))
+        roots = list(config.allowed_roots)
+        if os.environ.get(ALLOWED_ROOTS_ENV):
+            roots = os.environ[ALLOWED_ROOTS_ENV].split(os.pathsep)
         threads = int(os.environ.get(ORT_THREADS_ENV) or 0)
-        return cls(onnx_path, config["classes"], config.get("topk", 3), roots, threads)
+        return cls(onnx_path, list(config.classes), config.topk, roots, threads)
 
     def logits(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Logits for uint8 ``(N, 64, 64, 3)`` images."""
@@ -108,6 +104,13 @@ class OnnxClassifier:
         stacked = np.stack(images) if images else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
         return stacked, errors
 
+    def _answers(self, images: np.ndarray) -> list[dict]:
+        """One answer per image: the ``OUTPUT_COLUMNS`` with ``error`` None."""
+        return [
+            {**result, "probability": result["topk"][0]["probability"], "error": None}
+            for result in describe(softmax(self.logits(images)), self.classes, self.topk)
+        ]
+
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """All rows or none: any bad row raises RequestError naming every bad row."""
         images, errors = self.read_rows(frame)
@@ -115,32 +118,20 @@ class OnnxClassifier:
             raise RequestError(
                 "; ".join(f"row {row}: {problem}" for row, problem in sorted(errors.items()))
             )
-        return pd.DataFrame(describe(softmax(self.logits(images)), self.classes, self.topk))
+        return pd.DataFrame(self._answers(images), columns=OUTPUT_COLUMNS)
 
     def predict_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One output row per input row, whatever its problem: the prediction and
         ``error=None``, or ``error`` with no class (``probability`` NaN, empty ``topk`` and
         ``probabilities``), so a batch job never loses or fails on a row."""
         images, errors = self.read_rows(frame)
-        results = iter(describe(softmax(self.logits(images)), self.classes, self.topk))
-        rows = []
-        for row in range(len(frame)):
-            if row in errors:
-                rows.append(
-                    {
-                        "predicted_class": None,
-                        "probability": float("nan"),
-                        "probabilities": {},
-                        "topk": [],
-                        "error": errors[row],
-                    }
-                )
-            else:
-                result = next(results)
-                rows.append({**result, "probability": result["topk"][0]["probability"]})
-                rows[-1]["error"] = None
-        columns = ["predicted_class", "probability", "probabilities", "topk", "error"]
-        return pd.DataFrame(rows, columns=columns)
+        answers = iter(self._answers(images))
+        failed = {"predicted_class": None, "probability": float("nan"), "probabilities": {}}
+        rows = [
+            {**failed, "topk": [], "error": errors[row]} if row in errors else next(answers)
+            for row in range(len(frame))
+        ]
+        return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
 
 def _is_set(value) -> bool:

@@ -3,9 +3,9 @@
 Input: a DataFrame with, per row, one of ``image_path`` (absolute, or relative to the server's
 working directory, under the allowed roots), ``image_b64`` (base64 text) or ``image_bytes`` (raw
 file bytes, e.g. Spark's ``binaryFile`` content). Output per row: ``predicted_class``,
-``probabilities`` and ``topk``. By default (param ``on_error="raise"``) a bad row makes the
-request fail with HTTP 400 naming it; with ``on_error="row"`` every row gets an answer, adding
-``probability`` (top class) and ``error`` (None, or the problem of a row that has no class).
+``probability``, ``probabilities``, ``topk`` and ``error`` (``serving.contract``). By default
+(param ``on_error="raise"``) a bad row makes the request fail with HTTP 400 naming it; with
+``on_error="row"`` every row gets an answer, ``error`` saying why a row has no class.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from .classifier import ON_ERROR, OnnxClassifier, RequestError
+from .classifier import OnnxClassifier, RequestError
+from .contract import ON_ERROR
 
 
 class EuroSatPyfunc(mlflow.pyfunc.PythonModel):
@@ -29,7 +30,7 @@ class EuroSatPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)
-        on_error = (params or {}).get("on_error", "raise")
+        on_error = (params or {}).get("on_error", ON_ERROR[0])
         if on_error not in ON_ERROR:
             raise MlflowException(
                 f"params.on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}",

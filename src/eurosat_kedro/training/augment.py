@@ -3,9 +3,12 @@ two images of a batch (mixup, CutMix)."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.distributions import Gamma
 
 
 def dihedral(
@@ -62,8 +65,7 @@ def mix_batch(
         return None
     kind = kinds[int(torch.randint(len(kinds), (1,), generator=generator))]
     alpha = mixup_alpha if kind == "mixup" else cutmix_alpha
-    gammas = torch._standard_gamma(torch.full((2,), float(alpha)), generator=generator)
-    share = float(gammas[0] / gammas.sum())  # Beta(alpha, alpha) from two Gamma draws
+    share = beta_draw(alpha, generator)
     partner = torch.randperm(batch.shape[0], generator=generator).to(batch.device)
     if kind == "mixup":
         return Mixed(share * batch + (1 - share) * batch[partner], partner, share)
@@ -77,3 +79,23 @@ def mix_batch(
         ..., top : top + box_h, left : left + box_w
     ]
     return Mixed(images, partner, 1 - box_h * box_w / (height * width))
+
+
+def beta_draw(alpha: float, generator: torch.Generator) -> float:
+    """One draw from Beta(alpha, alpha), from ``generator``: the first of two Gamma(alpha)
+    draws over their sum. ``torch.distributions.Beta`` has no ``generator`` argument in
+    torch 2.14 (it draws from the global RNG; pytorch/pytorch#182687 would add one);
+    ``Gamma.sample`` has one."""
+    gammas = Gamma(torch.full((2,), float(alpha)), 1.0).sample(generator=generator)
+    return float(gammas[0] / gammas.sum())
+
+
+def _options(function: Callable) -> dict[str, type]:
+    """The settings ``function`` takes after the batch and the generator, each with the type
+    of its default: what the ``training.augment`` or ``training.mixing`` keys may be."""
+    settings = list(inspect.signature(function).parameters.values())[2:]
+    return {setting.name: type(setting.default) for setting in settings}
+
+
+AUGMENT_OPTIONS = _options(dihedral)  # flips, rot90
+MIXING_OPTIONS = _options(mix_batch)  # mixup_alpha, cutmix_alpha, probability

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -16,7 +16,9 @@ from torch.nn.parallel import DistributedDataParallel
 from eurosat_kedro.models import ModelSpec, build_model
 from eurosat_kedro.ports import free_port
 
-from .loop import TrainConfig, TrainResult, train
+from .callbacks import Callback
+from .config import RuntimeConfig, TrainConfig
+from .loop import TrainResult, train
 
 
 def _worker(
@@ -27,19 +29,12 @@ def _worker(
     train_data: dict,
     val_data: dict,
     cfg: TrainConfig,
-    on_epoch_end: Callable | None,
+    runtime: RuntimeConfig,
+    callbacks: Sequence[Callback],
     out: Path,
 ) -> None:
-    result = _train_rank(
-        rank,
-        world_size,
-        f"tcp://127.0.0.1:{port}",
-        spec,
-        train_data,
-        val_data,
-        cfg,
-        on_epoch_end,
-    )
+    init = f"tcp://127.0.0.1:{port}"
+    result = _train_rank(rank, world_size, init, spec, train_data, val_data, cfg, runtime, callbacks)
     if rank == 0:
         torch.save(result, out)
 
@@ -49,11 +44,14 @@ def _spark_worker(
     train_data: dict,
     val_data: dict,
     cfg: TrainConfig,
-    on_epoch_end: Callable | None,
+    runtime: RuntimeConfig,
+    callbacks: Sequence[Callback],
 ) -> dict | None:
     """One rank under TorchDistributor, which sets RANK, WORLD_SIZE and MASTER_ADDR/PORT."""
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    return _train_rank(rank, world_size, "env://", spec, train_data, val_data, cfg, on_epoch_end)
+    return _train_rank(
+        rank, world_size, "env://", spec, train_data, val_data, cfg, runtime, callbacks
+    )
 
 
 def _train_rank(
@@ -64,11 +62,12 @@ def _train_rank(
     train_data: dict,
     val_data: dict,
     cfg: TrainConfig,
-    on_epoch_end: Callable | None,
+    runtime: RuntimeConfig,
+    callbacks: Sequence[Callback],
 ) -> dict | None:
     """Join the process group, train this rank's share; every rank returns rank 0's result as
     a dict (TorchDistributor may keep any rank's return value)."""
-    cuda = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
+    cuda = torch.cuda.is_available() and runtime.device in ("auto", "cuda")
     if cuda:
         torch.cuda.set_device(rank % torch.cuda.device_count())
     dist.init_process_group(
@@ -81,11 +80,11 @@ def _train_rank(
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         model = build_model(spec)
         if not cuda:
-            cfg.device = "cpu"
+            runtime = replace(runtime, device="cpu")
         device = torch.device("cuda", torch.cuda.current_device()) if cuda else None
         model.to(device or "cpu")
         ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-        result = train(ddp, train_data, val_data, cfg, rank, world_size, on_epoch_end)
+        result = train(ddp, train_data, val_data, cfg, runtime, rank, world_size, callbacks)
         shared = [asdict(result) if rank == 0 else None]
         dist.broadcast_object_list(shared, src=0)
         return shared[0]
@@ -98,25 +97,20 @@ def train_distributed(
     train_data: dict,
     val_data: dict,
     cfg: TrainConfig,
-    world_size: int,
-    on_epoch_end: Callable | None = None,
+    runtime: RuntimeConfig,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
-    """Spawn ``world_size`` processes (NCCL on GPUs, gloo on CPU) and return rank 0's result;
-    ``on_epoch_end`` (picklable) runs in rank 0's process. With ``cfg.engine == "spark"``
-    Spark's TorchDistributor (local mode, on the active or configured Spark session) starts
-    the processes instead, through torchrun."""
-    if cfg.engine == "spark":
-        return _train_on_spark(spec, train_data, val_data, cfg, world_size, on_epoch_end)
-    if cfg.engine != "local":
-        raise ValueError(f"training.engine must be local or spark, got {cfg.engine!r}")
+    """Spawn ``runtime.num_processes`` processes (NCCL on GPUs, gloo on CPU) and return rank
+    0's result; ``callbacks`` (picklable) run in rank 0's process. With
+    ``runtime.engine == "spark"`` Spark's TorchDistributor (local mode, on the active or
+    configured Spark session) starts the processes instead, through torchrun."""
+    if runtime.engine == "spark":
+        return _train_on_spark(spec, train_data, val_data, cfg, runtime, callbacks)
+    world_size = runtime.num_processes
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.pt"
-        mp.spawn(
-            _worker,
-            nprocs=world_size,
-            join=True,
-            args=(world_size, free_port(), spec, train_data, val_data, cfg, on_epoch_end, out),
-        )
+        args = (world_size, free_port(), spec, train_data, val_data, cfg, runtime, callbacks, out)
+        mp.spawn(_worker, nprocs=world_size, join=True, args=args)
         return TrainResult(**torch.load(out, weights_only=True))
 
 
@@ -125,15 +119,17 @@ def _train_on_spark(
     train_data: dict,
     val_data: dict,
     cfg: TrainConfig,
-    world_size: int,
-    on_epoch_end: Callable | None,
+    runtime: RuntimeConfig,
+    callbacks: Sequence[Callback],
 ) -> TrainResult:
     from pyspark.ml.torch.distributor import TorchDistributor
 
     from eurosat_kedro.spark import get_spark
 
     get_spark()  # TorchDistributor runs on the active session
-    use_gpu = torch.cuda.is_available() and cfg.device in ("auto", "cuda")
-    distributor = TorchDistributor(num_processes=world_size, local_mode=True, use_gpu=use_gpu)
-    result = distributor.run(_spark_worker, spec, train_data, val_data, cfg, on_epoch_end)
+    use_gpu = torch.cuda.is_available() and runtime.device in ("auto", "cuda")
+    distributor = TorchDistributor(
+        num_processes=runtime.num_processes, local_mode=True, use_gpu=use_gpu
+    )
+    result = distributor.run(_spark_worker, spec, train_data, val_data, cfg, runtime, callbacks)
     return TrainResult(**result)

@@ -1,92 +1,32 @@
 """A plain PyTorch training loop: cached arrays in, best-by-validation weights and history out.
 
-Every epoch writes a checkpoint (model, optimiser, scheduler, scaler, RNG states, history), so
-a killed run resumes and ends exactly where an uninterrupted one would.
+``train`` sets up the machine (``Placement``), builds what the steps change
+(``ResumableState``), then runs epochs; the end-of-epoch work (log, checkpoint, MLflow, early
+stop) is done by callbacks (``callbacks.py``). Every epoch writes a checkpoint, so a killed run
+resumes and ends exactly where an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from eurosat_kedro.preprocessing import normalize
-
 from .augment import dihedral, mix_batch
-from .device import autocast_dtype, pick_device, seed_everything
+from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLog
+from .checkpoint import Progress, ResumableState, resume_or_start
+from .config import RuntimeConfig, TrainConfig
+from .device import Placement, seed_everything
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of the loop; built from the ``training`` parameters."""
-
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "adamw"  # adamw | sgd
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    momentum: float = 0.9
-    schedule: str = "onecycle"  # onecycle | cosine | constant
-    warmup_fraction: float = 0.2
-    label_smoothing: float = 0.1
-    augment: dict = field(default_factory=lambda: {"flips": True, "rot90": True})
-    mixing: dict = field(default_factory=dict)  # mixup_alpha, cutmix_alpha, probability
-    ema_decay: float = 0.0  # >0: validate, keep and save an exponential moving average
-    patience: int = 0  # epochs without val-accuracy gain before stopping; 0 never stops
-    seed: int = 42
-    device: str = "auto"
-    num_threads: int = 0  # 0 keeps torch's default
-    amp: bool = True  # fp16 mixed precision on CUDA
-    cpu_bf16: bool = False  # bf16 mixed precision on CPUs with native bf16 (AVX-512 BF16, AMX)
-    channels_last: bool = True  # NHWC memory layout on CUDA, and on CPU with cpu_bf16
-    eval_batch_size: int = 512
-    resume: bool = False  # continue from checkpoint_path
-    num_processes: int = 1
-    engine: str = "local"  # local: processes spawned here | spark: Spark's TorchDistributor
-    checkpoint_path: str | None = None  # written every epoch (rank 0); None: no checkpoints
-    model_spec: dict = field(default_factory=dict)  # the model parameters, for resume checks
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any], model_spec: dict | None = None) -> TrainConfig:
-        known = set(cls.__dataclass_fields__) - {"model_spec"}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(known)}")
-        mixing_keys = {"mixup_alpha", "cutmix_alpha", "probability"}
-        unknown = sorted(set(params.get("mixing") or {}) - mixing_keys)
-        if unknown:
-            raise ValueError(
-                f"unknown training.mixing key(s) {unknown}; known: {sorted(mixing_keys)}"
-            )
-        if not 0.0 <= params.get("ema_decay", 0.0) < 1.0:
-            raise ValueError(f"training.ema_decay must be in [0, 1), got {params['ema_decay']}")
-        return cls(**params, model_spec=dict(model_spec or {}))
-
-    def fingerprint(self) -> dict:
-        """What must match for a checkpoint to be resumed (not where or how fast it runs)."""
-        skip = {
-            "resume",
-            "device",
-            "num_threads",
-            "eval_batch_size",
-            "num_processes",
-            "engine",
-            "checkpoint_path",
-        }
-        return {k: v for k, v in asdict(self).items() if k not in skip}
 
 
 @dataclass
@@ -127,163 +67,116 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: in
     )
 
 
-def _evaluate(
-    model, x: torch.Tensor, y: torch.Tensor, batch_size: int, criterion, autocast
-) -> tuple[float, float]:
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            with autocast():
-                logits = model(xb)
-            loss_sum += float(criterion(logits.float(), yb)) * len(xb)
-            correct += int((logits.argmax(1) == yb).sum())
-    return loss_sum / max(len(x), 1), correct / max(len(x), 1)
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-@dataclass
-class _Parts:
-    """What one run trains with, all of it saved in the checkpoint."""
-
-    criterion: nn.Module
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    scaler: torch.amp.GradScaler
-    generator: torch.Generator
-    ema: AveragedModel | None = None  # the moving average of the weights, when ema_decay > 0
-
-
-@dataclass
-class _Progress:
-    """Where the run is: history and the best epoch so far."""
-
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_state: dict[str, torch.Tensor] | None = None
-    best_acc: float = -1.0
-    best_epoch: int = 0
-    stale: int = 0
-    epoch: int = 0  # epochs done
-
-    def add(self, record: dict[str, float], model: nn.Module) -> None:
-        self.history.append(record)
-        self.epoch = int(record["epoch"])
-        if record["val_accuracy"] > self.best_acc:
-            self.best_acc, self.best_epoch, self.stale = record["val_accuracy"], self.epoch, 0
-            self.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        else:
-            self.stale += 1
-
-
-def _checkpoint_state(
-    model: nn.Module, parts: _Parts, progress: _Progress, cfg: TrainConfig
-) -> dict:
-    return {
-        "model": model.state_dict(),
-        "optimizer": parts.optimizer.state_dict(),
-        "scheduler": parts.scheduler.state_dict(),
-        "scaler": parts.scaler.state_dict(),
-        "ema": parts.ema.state_dict() if parts.ema is not None else None,
-        "generator": parts.generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "history": progress.history,
-        "best_state": progress.best_state,
-        "best_acc": progress.best_acc,
-        "best_epoch": progress.best_epoch,
-        "stale": progress.stale,
-        "epoch": progress.epoch,
-        "config": cfg.fingerprint(),
-    }
-
-
-def _restore(
-    path: Path, model: nn.Module, parts: _Parts, cfg: TrainConfig, device: torch.device
-) -> _Progress:
-    """Load a checkpoint written with the same parameters into ``model`` and ``parts``."""
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    if ckpt["config"] != cfg.fingerprint():
-        changed = sorted(
-            k for k in cfg.fingerprint() if ckpt["config"].get(k) != cfg.fingerprint()[k]
-        )
-        raise ValueError(
-            f"Cannot resume from {path}: it was written with different training "
-            f"parameters ({', '.join(changed)}). Use the same parameters, or set "
-            "training.resume=false to start afresh."
-        )
-    model.load_state_dict(ckpt["model"])
-    parts.optimizer.load_state_dict(ckpt["optimizer"])
-    parts.scheduler.load_state_dict(ckpt["scheduler"])
-    parts.scaler.load_state_dict(ckpt["scaler"])
-    if parts.ema is not None:
-        parts.ema.load_state_dict(ckpt["ema"])
-    parts.generator.set_state(ckpt["generator"])
-    torch.set_rng_state(ckpt["torch_rng"])
-    logger.info("Resumed from %s after epoch %d", path, ckpt["epoch"])
-    return _Progress(
-        ckpt["history"],
-        ckpt["best_state"],
-        ckpt["best_acc"],
-        ckpt["best_epoch"],
-        ckpt["stale"],
-        ckpt["epoch"],
+def _resumable_state(
+    model: nn.Module, cfg: TrainConfig, placement: Placement, steps_per_epoch: int
+) -> ResumableState:
+    optimizer = _optimizer(model, cfg)
+    scheduler = _scheduler(optimizer, cfg, steps_per_epoch)
+    ema = None
+    if cfg.ema_decay:
+        averaging = get_ema_multi_avg_fn(cfg.ema_decay)
+        ema = AveragedModel(model, multi_avg_fn=averaging, use_buffers=True)
+    return ResumableState(
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=placement.amp_dtype == torch.float16),
+        generator=torch.Generator().manual_seed(cfg.seed),
+        ema=ema,
     )
 
 
-def _train_one_epoch(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    parts: _Parts,
-    cfg: TrainConfig,
-    autocast,
-    memory_format: torch.memory_format,
-    desc: str,
-    rank: int,
-    world_size: int,
-) -> tuple[float, int]:
-    """One pass over the shuffled training split; returns the mean loss and images seen
-    (by this rank)."""
-    model.train()
-    n = len(x)
-    batch = min(cfg.batch_size, n)
-    steps = n // batch  # the partial last batch is dropped (BatchNorm needs > 1 image)
-    order = torch.randperm(n, generator=parts.generator)
-    loss_sum, seen, started = 0.0, 0, time.perf_counter()
-    bar = tqdm(range(steps), desc=desc, leave=False, disable=None if rank == 0 else True)
-    for step in bar:
-        idx = order[step * batch : (step + 1) * batch][rank::world_size].to(x.device)
-        xb, yb = dihedral(x[idx], parts.generator, **cfg.augment), y[idx]
-        mixed = mix_batch(xb, parts.generator, **cfg.mixing)
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper, or the model itself."""
+    return model.module if hasattr(model, "module") else model
+
+
+@dataclass
+class _Trainer:
+    """One run's fixed pieces, and an epoch of training or of validation with them. With
+    ``world_size > 1`` each rank takes its share of every batch."""
+
+    model: nn.Module  # DistributedDataParallel-wrapped with world_size > 1
+    criterion: nn.Module
+    state: ResumableState
+    placement: Placement
+    cfg: TrainConfig
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def kept(self) -> nn.Module:
+        """The weights validated and kept: the moving average when there is one."""
+        return self.state.ema.module if self.state.ema is not None else _unwrap(self.model)
+
+    def train_epoch(self, x: torch.Tensor, y: torch.Tensor, desc: str) -> tuple[float, int]:
+        """One pass over the shuffled split; the mean loss and the images this rank saw."""
+        self.model.train()
+        batch = min(self.cfg.batch_size, len(x))
+        steps = len(x) // batch  # the partial last batch is dropped (BatchNorm needs > 1 image)
+        order = torch.randperm(len(x), generator=self.state.generator)
+        loss_sum, seen, started = 0.0, 0, time.perf_counter()
+        bar = tqdm(range(steps), desc=desc, leave=False, disable=None if self.rank == 0 else True)
+        for step in bar:
+            idx = order[step * batch : (step + 1) * batch][self.rank :: self.world_size]
+            idx = idx.to(x.device)
+            loss_sum += self._step(x[idx], y[idx]) * len(idx)
+            seen += len(idx)
+            if step % 10 == 0 or step == steps - 1:
+                rate = seen * self.world_size / (time.perf_counter() - started)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}")
+        bar.close()
+        return loss_sum / max(seen, 1), seen
+
+    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """Augment and mix one batch, then forward, backward and update; the batch's loss."""
+        state, criterion = self.state, self.criterion
+        images = dihedral(images, state.generator, **self.cfg.augment)
+        mixed = mix_batch(images, state.generator, **self.cfg.mixing)
         if mixed is not None:
-            xb = mixed.images
-        xb = xb.contiguous(memory_format=memory_format)
-        with autocast():
-            logits = model(xb)
-            loss = parts.criterion(logits, yb)
+            images = mixed.images
+        images = images.contiguous(memory_format=self.placement.memory_format)
+        with self.placement.autocast():
+            logits = self.model(images)
+            loss = criterion(logits, labels)
             if mixed is not None:
-                partner_loss = parts.criterion(logits, yb[mixed.partner])
+                partner_loss = criterion(logits, labels[mixed.partner])
                 loss = mixed.share * loss + (1 - mixed.share) * partner_loss
-        parts.optimizer.zero_grad(set_to_none=True)
-        parts.scaler.scale(loss).backward()
-        parts.scaler.step(parts.optimizer)
-        parts.scaler.update()
-        parts.scheduler.step()
-        if parts.ema is not None:
-            parts.ema.update_parameters(model.module if hasattr(model, "module") else model)
-        loss_sum += loss.item() * len(idx)
-        seen += len(idx)
-        if step % 10 == 0 or step == steps - 1:
-            rate = seen * world_size / (time.perf_counter() - started)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:.0f}")
-    bar.close()
-    return loss_sum / max(seen, 1), seen
+        state.optimizer.zero_grad(set_to_none=True)
+        state.scaler.scale(loss).backward()
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+        state.scheduler.step()
+        if state.ema is not None:
+            state.ema.update_parameters(_unwrap(self.model))
+        return loss.item()
+
+    def validate(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        """The mean loss and the accuracy on a split, in batches of ``eval_batch_size``."""
+        model = self.state.ema.module if self.state.ema is not None else self.model
+        model.eval()
+        loss_sum, correct, size = 0.0, 0, self.cfg.eval_batch_size
+        with torch.no_grad():
+            for start in range(0, len(x), size):
+                xb, yb = x[start : start + size], y[start : start + size]
+                with self.placement.autocast():
+                    logits = model(xb)
+                loss_sum += float(self.criterion(logits.float(), yb)) * len(xb)
+                correct += int((logits.argmax(1) == yb).sum())
+        return loss_sum / max(len(x), 1), correct / max(len(x), 1)
+
+
+def _callbacks(
+    trainer: _Trainer, runtime: RuntimeConfig, extra: Sequence[Callback]
+) -> list[Callback]:
+    """Rank 0 logs, checkpoints and runs ``extra``; every rank stops early together."""
+    stopping = EarlyStopping(trainer.cfg.patience)
+    if trainer.rank != 0:
+        return [stopping]
+    own: list[Callback] = [EpochLog(trainer.cfg.epochs)]
+    if runtime.checkpoint_path:
+        path, bare = Path(runtime.checkpoint_path), _unwrap(trainer.model)
+        own.append(Checkpoint(path, bare, trainer.state, trainer.cfg))
+    return [*own, *extra, stopping]
 
 
 def train(
@@ -291,115 +184,59 @@ def train(
     train_data: dict,
     val_data: dict,
     cfg: TrainConfig,
+    runtime: RuntimeConfig | None = None,
     rank: int = 0,
     world_size: int = 1,
-    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
-    """Train ``model`` on ``train_data`` (``images`` uint8 NHWC, ``labels``), keep the weights
-    with the best validation accuracy.
+    """Train ``model`` with recipe ``cfg`` on ``train_data`` (``images`` uint8 NHWC,
+    ``labels``), on the machine ``runtime`` describes; keep the weights with the best
+    validation accuracy.
 
-    Every epoch ends with a checkpoint at ``cfg.checkpoint_path`` and then
-    ``on_epoch_end(record)`` (rank 0 only; e.g. live MLflow metrics). With ``world_size > 1``
-    (inside an initialised process group) each rank takes its share of every batch and
-    ``model`` must already be wrapped in DistributedDataParallel.
+    Each epoch ends with the log line, the checkpoint (``runtime.checkpoint_path``), then
+    ``callbacks`` (rank 0 only; e.g. live MLflow metrics), then early stopping. With
+    ``world_size > 1`` (inside an initialised process group) ``model`` must already be
+    wrapped in DistributedDataParallel.
     """
+    runtime = runtime or RuntimeConfig()
     seed_everything(cfg.seed)
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    device = pick_device(cfg.device)
-    amp_dtype = autocast_dtype(device, cfg.amp, cfg.cpu_bf16)
-    channels_last = cfg.channels_last and (device.type == "cuda" or amp_dtype == torch.bfloat16)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(device, memory_format=memory_format)
-    bare = model.module if hasattr(model, "module") else model
-
-    x_train = torch.from_numpy(normalize(train_data["images"])).to(device)
-    y_train = torch.from_numpy(np.asarray(train_data["labels"], dtype=np.int64)).to(device)
-    x_val = torch.from_numpy(normalize(val_data["images"])).to(device)
-    y_val = torch.from_numpy(np.asarray(val_data["labels"], dtype=np.int64)).to(device)
+    placement = Placement.for_runtime(runtime)
+    model.to(placement.device, memory_format=placement.memory_format)
+    bare = _unwrap(model)
+    x_train, y_train = placement.tensors(train_data)
+    x_val, y_val = placement.tensors(val_data)
     if len(x_train) == 0:
         raise ValueError("the training split is empty: run the data_processing pipeline first")
-
-    optimizer = _optimizer(bare, cfg)
-    parts = _Parts(
-        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
-        optimizer=optimizer,
-        scheduler=_scheduler(optimizer, cfg, len(x_train) // min(cfg.batch_size, len(x_train))),
-        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
-        generator=torch.Generator().manual_seed(cfg.seed),
-        ema=AveragedModel(bare, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-        if cfg.ema_decay
-        else None,
-    )
-    validated = parts.ema.module if parts.ema is not None else bare
-
-    def autocast():
-        return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
-
-    checkpoint = Path(cfg.checkpoint_path) if cfg.checkpoint_path else None
-    progress = _Progress()
-    if cfg.resume and checkpoint is not None and checkpoint.is_file():
-        progress = _restore(checkpoint, bare, parts, cfg, device)
-    elif cfg.resume:
-        logger.info("training.resume is set but there is no checkpoint yet; starting afresh")
+    steps_per_epoch = len(x_train) // min(cfg.batch_size, len(x_train))
+    state = _resumable_state(bare, cfg, placement, steps_per_epoch)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    trainer = _Trainer(model, criterion, state, placement, cfg, rank, world_size)
+    progress = resume_or_start(runtime, bare, state, cfg, placement.device)
+    epoch_ends = _callbacks(trainer, runtime, callbacks)
 
     for epoch in range(progress.epoch + 1, cfg.epochs + 1):
         started = time.perf_counter()
-        train_loss, seen = _train_one_epoch(
-            model,
-            x_train,
-            y_train,
-            parts,
-            cfg,
-            autocast,
-            memory_format,
-            f"epoch {epoch}/{cfg.epochs}",
-            rank,
-            world_size,
-        )
+        train_loss, seen = trainer.train_epoch(x_train, y_train, f"epoch {epoch}/{cfg.epochs}")
         train_seconds = time.perf_counter() - started
-        val_loss, val_acc = _evaluate(
-            validated if parts.ema is not None else model,
-            x_val,
-            y_val,
-            cfg.eval_batch_size,
-            parts.criterion,
-            autocast,
-        )
+        val_loss, val_acc = trainer.validate(x_val, y_val)
         record = {
             "epoch": epoch,
             "train_loss": train_loss,
             "val_loss": val_loss,
             "val_accuracy": val_acc,
-            "lr": parts.optimizer.param_groups[0]["lr"],
+            "lr": state.optimizer.param_groups[0]["lr"],
             "epoch_seconds": time.perf_counter() - started,
             "images_per_second": seen * world_size / train_seconds,
         }
-        progress.add(record, validated)
-        if rank == 0:
-            logger.info(
-                "epoch %d/%d: train loss %.4f, val loss %.4f, val acc %.4f, lr %.2e, "
-                "%.0f img/s, %.0f s",
-                epoch,
-                cfg.epochs,
-                train_loss,
-                val_loss,
-                val_acc,
-                record["lr"],
-                record["images_per_second"],
-                record["epoch_seconds"],
-            )
-            if checkpoint is not None:
-                _save_checkpoint(checkpoint, _checkpoint_state(bare, parts, progress, cfg))
-            if on_epoch_end is not None:
-                on_epoch_end(record)
-        if cfg.patience and progress.stale >= cfg.patience:
-            logger.info("No val-accuracy gain for %d epochs: stopping early", progress.stale)
+        progress.add(record, trainer.kept)
+        for callback in epoch_ends:
+            callback.on_epoch_end(progress)
+        if progress.should_stop:
             break
     return TrainResult(
         copy.deepcopy(progress.best_state),
         progress.history,
         progress.best_epoch,
         progress.best_acc,
-        str(device),
+        str(placement.device),
     )

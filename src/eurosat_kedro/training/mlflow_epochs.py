@@ -1,10 +1,15 @@
-"""Per-epoch metrics sent to the MLflow run as each epoch ends, not when training returns."""
+"""Per-epoch metrics sent to the MLflow run as each epoch ends, not when training returns, and
+the machine the run trains on as its tags."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .checkpoint import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -13,9 +18,9 @@ EPOCH_METRICS = ("train_loss", "val_loss", "val_accuracy", "lr", "images_per_sec
 
 @dataclass(frozen=True)
 class MlflowEpochLogger:
-    """An ``on_epoch_end`` callback for the training loop: logs ``<prefix>.<metric>`` at
-    step = epoch to one MLflow run. Plain data, so it pickles into a DDP rank's process;
-    a resumed run continues the step numbering because the epoch does."""
+    """A training-loop callback that logs ``<prefix>.<metric>`` at step = epoch to one MLflow
+    run. Plain data, so it pickles into a DDP rank's process; a resumed run continues the
+    step numbering because the epoch does."""
 
     tracking_uri: str
     run_id: str
@@ -29,8 +34,11 @@ class MlflowEpochLogger:
         run = mlflow.active_run()
         return cls(mlflow.get_tracking_uri(), run.info.run_id, prefix) if run else None
 
-    def __call__(self, record: dict[str, float]) -> None:
-        from mlflow import MlflowClient
+    def on_epoch_end(self, progress: Progress) -> None:
+        self.log(progress.last)
+
+    def log(self, record: dict[str, float]) -> None:
+        """One point per metric of ``record`` at step ``record["epoch"]``."""
         from mlflow.entities import Metric
 
         stamp = int(time.time() * 1000)
@@ -38,13 +46,24 @@ class MlflowEpochLogger:
             Metric(f"{self.prefix}.{key}", float(record[key]), stamp, int(record["epoch"]))
             for key in EPOCH_METRICS
         ]
+        self._send(f"Epoch {record['epoch']} metrics", metrics=metrics)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Tag the run (e.g. ``host.*``: the machine it trains on)."""
+        from mlflow.entities import RunTag
+
+        self._send("The run's tags", tags=[RunTag(key, value) for key, value in tags.items()])
+
+    def _send(self, what: str, **batch) -> None:
+        from mlflow import MlflowClient
+
         try:
-            MlflowClient(self.tracking_uri).log_batch(self.run_id, metrics=metrics)
+            MlflowClient(self.tracking_uri).log_batch(self.run_id, **batch)
         except Exception as error:  # noqa: BLE001 - a busy or unreachable store must not end training
             logger.warning(
-                "Epoch %d metrics did not reach MLflow (%s: %s); training goes on, "
+                "%s did not reach MLflow (%s: %s); training goes on, "
                 "and the whole history is in training_history.json",
-                record["epoch"],
+                what,
                 error.__class__.__name__,
                 error,
             )

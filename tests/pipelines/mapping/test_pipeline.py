@@ -20,7 +20,7 @@ from eurosat_kedro.mapping import CLASS_NODATA, choose_limits, to_uint8
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.predict import softmax
 from tests.conftest import run_session
-from tests.mapping.rasters import UTM33, bigearthnet_patch, write_tif
+from tests.mapping.conftest import UTM33, bigearthnet_patch, write_tif
 
 SCENE_ORIGIN = Affine.translation(500000, 5200000) @ Affine.scale(10, -10)
 
@@ -73,22 +73,21 @@ def mosaic(trained_project: Path, tmp_path_factory) -> tuple[Path, np.ndarray]:
 
 
 def test_every_map_pixel_is_the_served_models_prediction_of_its_tile(
-    trained_project, mosaic, monkeypatch
+    trained_copy, mosaic
 ):
-    monkeypatch.chdir(trained_project)
     path, tiles = mosaic
-    profile, ids, confidence = _map(trained_project, str(path))
-    probabilities = softmax(_served(trained_project).logits(tiles))
+    profile, ids, confidence = _map(trained_copy, str(path))
+    probabilities = softmax(_served(trained_copy).logits(tiles))
     assert ids.tolist() == probabilities.argmax(axis=1).reshape(6, 6).tolist()
     assert confidence == pytest.approx(probabilities.max(axis=1).reshape(6, 6), abs=1e-5)
     assert profile["crs"].to_string() == UTM33 and profile["nodata"] == CLASS_NODATA
     assert profile["transform"] == SCENE_ORIGIN @ Affine.scale(64)
     assert profile["tags"]["stride"] == "64" and "AnnualCrop" in profile["tags"]["classes"]
     assert len(profile["colormap"]) >= 10
-    areas = pd.read_csv(_outputs(trained_project) / "landuse_areas.csv")
+    areas = pd.read_csv(_outputs(trained_copy) / "landuse_areas.csv")
     assert areas["area_km2"].sum() == pytest.approx(36 * 0.64 * 0.64)  # 14.7456 km2
     assert areas["windows"].sum() == 36 and areas["share"].sum() == pytest.approx(1)
-    png = _outputs(trained_project) / "landuse_map.png"
+    png = _outputs(trained_copy) / "landuse_map.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -106,11 +105,10 @@ def patch(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("stride, shape, inside", [(64, (2, 2), 1), (56, (3, 3), 2)])
 def test_a_real_sentinel2_patch_from_its_band_files(
-    trained_project, patch, monkeypatch, stride, shape, inside
+    trained_copy, patch, stride, shape, inside
 ):
-    monkeypatch.chdir(trained_project)
     profile, ids, _ = _map(
-        trained_project, str(patch), **{"mapping.bands": "B04 B03 B02", "mapping.stride": stride}
+        trained_copy, str(patch), **{"mapping.bands": "B04 B03 B02", "mapping.stride": stride}
     )
     with rasterio.open(next(patch.glob("*_B04.tif"))) as src:
         crs, transform = src.crs, src.transform
@@ -123,7 +121,7 @@ def test_a_real_sentinel2_patch_from_its_band_files(
         with rasterio.open(next(patch.glob(f"*_{band}.tif"))) as src:
             bands.append(src.read(1)[:64, :64])
     tile = to_uint8(np.stack(bands), choose_limits({"type": "linear", "max": 3000}, "uint16"))
-    assert ids[0, 0] == _served(trained_project).logits(tile[None]).argmax()
+    assert ids[0, 0] == _served(trained_copy).logits(tile[None]).argmax()
 
 
 def _untouched(project: Path) -> dict:
@@ -156,35 +154,32 @@ def _untouched(project: Path) -> dict:
     ],
 )
 def test_bad_scenes_are_named_and_write_nothing(
-    trained_project, tmp_path, monkeypatch, make, bands, message
+    trained_copy, tmp_path, make, bands, message
 ):
-    monkeypatch.chdir(trained_project)
-    before = _untouched(trained_project)
+    before = _untouched(trained_copy)
     params = {"mapping.scene": str(make(tmp_path))}
     if bands:
         params["mapping.bands"] = bands
     with pytest.raises(DatasetError, match=message):
-        run_session(trained_project, env="sample", pipeline="mapping", params=params)
-    assert _untouched(trained_project) == before
+        run_session(trained_copy, env="sample", pipeline="mapping", params=params)
+    assert _untouched(trained_copy) == before
 
 
-def test_missing_scene_parameter_says_how_to_set_it(trained_project, monkeypatch):
-    monkeypatch.chdir(trained_project)
+def test_missing_scene_parameter_says_how_to_set_it(trained_copy):
     with pytest.raises(DatasetError, match='"mapping.scene=PATH"'):
-        run_session(trained_project, env="sample", pipeline="mapping")
+        run_session(trained_copy, env="sample", pipeline="mapping")
 
 
 def test_a_scene_without_crs_maps_with_pixel_areas(
-    trained_project, mosaic, tmp_path, monkeypatch, caplog
+    trained_copy, mosaic, tmp_path, caplog
 ):
-    monkeypatch.chdir(trained_project)
     with rasterio.open(mosaic[0]) as src:
         pixels = src.read()
     path = write_tif(
         tmp_path / "plain.tif", pixels[:, :128, :192], crs=None, transform=Affine.identity()
     )
-    profile, ids, _ = _map(trained_project, str(path))
+    profile, ids, _ = _map(trained_copy, str(path))
     assert profile["crs"] is None and ids.shape == (2, 3) and (ids != CLASS_NODATA).all()
-    areas = pd.read_csv(_outputs(trained_project) / "landuse_areas.csv")
+    areas = pd.read_csv(_outputs(trained_copy) / "landuse_areas.csv")
     assert areas["area_km2"].isna().all() and areas["pixels"].sum() == 6 * 64 * 64
     assert "has no CRS" in caplog.text

@@ -1,145 +1,49 @@
-"""Nodes of the batch_inference pipeline: list and read image files with Spark, score them with
-the MLflow pyfunc model through ``mlflow.pyfunc.spark_udf``, and count the classes."""
+"""Nodes of the batch_inference pipeline: score the image files (the catalog's
+``batch_image_files``, read by Spark) with the MLflow pyfunc model through
+``mlflow.pyfunc.spark_udf``, and count the classes."""
 
 from __future__ import annotations
 
 import logging
-from glob import has_magic
-from pathlib import Path, PurePosixPath
 
 import mlflow
-from kedro.io.core import get_protocol_and_path
-from kedro_datasets._utils.spark_utils import get_spark_filesystem
-from mlflow.exceptions import MlflowException
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from eurosat_kedro.spark import get_spark
+from eurosat_kedro.datasets.served_model_dataset import ServedModel
+from eurosat_kedro.serving.contract import MAX_ERRORS_IN_SUMMARY, SPARK_RESULT_TYPE, summary
 
 logger = logging.getLogger(__name__)
 
-# What the pyfunc returns per row with params={"on_error": "row"}, as Spark reads it
-RESULT_TYPE = (
-    "predicted_class string, probability double, "
-    "topk array<struct<class: string, probability: double>>, error string"
-)
-MAX_ERRORS_IN_REPORT = 100
 
-
-def extension_filter(extensions: list[str]) -> str:
-    """A Hadoop glob matching file names ending in any of ``extensions``, in any case."""
-
-    def any_case(text: str) -> str:
-        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in text)
-
-    return "*.{" + ",".join(any_case(e.lstrip(".")) for e in extensions) + "}"
-
-
-def _hidden(name: str) -> bool:
-    return name.startswith((".", "_"))
-
-
-def empty_files(input_path: str, extensions: list[str]) -> list[str]:
-    """The 0-byte image files below ``input_path`` (a folder or glob), named as Spark names
-    them. Spark's file sources skip empty files, which would lose their rows."""
-    protocol, path = get_protocol_and_path(input_path)
-    fs = get_spark_filesystem(protocol)
-    suffixes = tuple("." + e.lstrip(".").lower() for e in extensions)
-    found = []
-    path = fs._strip_protocol(path)  # absolute, as find() names what it finds
-    for top in fs.glob(path) if has_magic(path) else [path]:
-        entries = fs.find(top, detail=True) if fs.isdir(top) else {top: fs.info(top)}
-        for name, info in entries.items():
-            relative = PurePosixPath(name).relative_to(PurePosixPath(top).parent).parts[1:]
-            if (
-                info.get("size")
-                or not name.lower().endswith(suffixes)
-                or any(_hidden(part) for part in relative or [PurePosixPath(name).name])
-            ):
-                continue
-            found.append(f"file:{name}" if protocol in ("", "file") else f"{protocol}://{name}")
-    return sorted(found)
-
-
-def read_image_files(input_path: str | None, extensions: list[str]) -> DataFrame:
-    """``path`` and ``content`` of every image file below the folder (or matching the glob),
-    read by Spark's ``binaryFile`` source; hidden files (``.`` or ``_``) are skipped. Empty
-    files, which Spark skips, are added with empty content, so each gets its error row."""
-    if not input_path:
+def spark_model_uri(model: ServedModel) -> str:
+    """The URI Spark workers load the model by, once it is known to answer bad rows per row
+    (an MLflow pyfunc with the ``on_error`` param)."""
+    if model.mlflow_uri is None:
         raise ValueError(
-            "Set the folder or glob to score: kedro run --pipeline batch_inference "
-            '--params "batch_inference.input=PATH"'
+            f"batch_inference.model_uri {model.model_uri!r} is a bare ONNX file; Spark scores "
+            "MLflow models: pass the model folder, a runs:/ or a models:/ URI."
         )
-    reader = (
-        get_spark()
-        .read.format("binaryFile")
-        .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", extension_filter(extensions))
-    )
-    try:
-        files = reader.load(input_path).select("path", "content")
-        empty = not files.select("path").head(1)
-    except AnalysisException as error:
-        if "PATH_NOT_FOUND" in str(error) or "does not exist" in str(error):
-            raise FileNotFoundError(
-                f"batch_inference.input {input_path!r}: no such folder, file or glob match"
-            ) from error
-        raise
-    try:
-        empty_ones = empty_files(input_path, extensions)
-    except ImportError as error:  # e.g. s3a:// without s3fs: Spark reads it, fsspec cannot
-        logger.warning("Empty files cannot be listed, so they get no row: %s", error)
-        empty_ones = []
-    if empty_ones:
-        logger.warning("%d empty files (0 bytes), e.g. %s", len(empty_ones), empty_ones[0])
-        spark = files.sparkSession
-        files = files.unionByName(
-            spark.createDataFrame([(p, bytearray()) for p in empty_ones], files.schema)
-        )
-    elif empty:
+    if "on_error" not in model.params:
         raise ValueError(
-            f"batch_inference.input {input_path!r} holds no file ending in "
-            f"{', '.join('.' + e for e in extensions)}"
+            f"batch_inference.model_uri {model.model_uri!r} predates per-row errors (no "
+            "`on_error` param in its signature): package it again with the deployment pipeline."
         )
-    return files
+    return model.mlflow_uri
 
 
-def _local_or_uri(model_uri: str) -> str:
-    """An existing local folder as an absolute path (Spark workers may run elsewhere)."""
-    path = Path(model_uri).expanduser()
-    return str(path.resolve()) if "://" not in model_uri and path.exists() else model_uri
-
-
-def check_model(model_uri: str | None) -> str:
-    """The model URI, once MLflow finds a model there that can answer bad rows per row."""
-    if not model_uri:
-        raise ValueError('Set the model: --params "batch_inference.model_uri=URI"')
-    uri = _local_or_uri(model_uri)
-    try:
-        info = mlflow.models.get_model_info(uri)
-    except (MlflowException, OSError) as error:
-        raise FileNotFoundError(
-            f"batch_inference.model_uri {model_uri!r} is not an MLflow model: {error}. Run the "
-            "deployment pipeline, or pass a folder, runs:/ or models:/ URI."
-        ) from error
-    params = info.signature.params if info.signature else None
-    if params is None or "on_error" not in [param.name for param in params.params]:
-        raise ValueError(
-            f"batch_inference.model_uri {model_uri!r} predates per-row errors (no `on_error` "
-            "param in its signature): package it again with the deployment pipeline."
-        )
-    return uri
-
-
-def predict_image_files(files: DataFrame, model_uri: str, partitions: int | None) -> DataFrame:
-    """Exactly one row per file: ``path``, ``predicted_class``, ``probability`` (top class),
-    ``topk`` (class, probability) and ``error`` (null, or why the file has no prediction)."""
-    uri = check_model(model_uri)
+def predict_image_files(
+    batch_image_files: DataFrame, batch_inference_model: ServedModel, partitions: int | None
+) -> DataFrame:
+    """Exactly one row per file in the serving contract's ``TABLE_COLUMNS``: ``path``,
+    ``predicted_class``, ``probability`` (top class), ``topk`` (class, probability) and
+    ``error`` (null, or why the file has no prediction)."""
+    uri = spark_model_uri(batch_inference_model)
+    files = batch_image_files
     spark = files.sparkSession
     partitions = partitions or 4 * spark.sparkContext.defaultParallelism
     udf = mlflow.pyfunc.spark_udf(
-        spark, uri, result_type=RESULT_TYPE, env_manager="local", params={"on_error": "row"}
+        spark, uri, result_type=SPARK_RESULT_TYPE, env_manager="local", params={"on_error": "row"}
     )
     # Spark packs ~32 small files per scan task: merge those tasks without a shuffle, or
     # spread a few files over more tasks, so every core scores about as many images
@@ -180,16 +84,15 @@ def summarise_predictions(predictions: DataFrame) -> tuple[dict, dict]:
         predictions.where(F.col("error").isNotNull())
         .select("path", "error")
         .orderBy("path")
-        .limit(MAX_ERRORS_IN_REPORT)
+        .limit(MAX_ERRORS_IN_SUMMARY)
         .collect()
     )
-    report = {
-        "n_files": totals["n_files"],
-        "n_predicted": totals["n_files"] - totals["n_errors"],
-        "n_errors": totals["n_errors"],
-        "counts": counts,
-        "errors": [row.asDict() for row in errors],
-    }
+    report = summary(
+        totals["n_files"],
+        counts,
+        [(row["path"], row["error"]) for row in errors],
+        totals["n_errors"],
+    )
     logger.info(
         "Scored %d files: %d predicted, %d errors",
         report["n_files"],

@@ -5,23 +5,17 @@ from kedro.pipeline import Node, Pipeline
 
 from eurosat_kedro.spark import SPARK_TAG
 
-from .nodes import predict_image_files, read_image_files, summarise_predictions
+from .nodes import predict_image_files, summarise_predictions
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                read_image_files,
-                ["params:batch_inference.input", "params:batch_inference.extensions"],
-                "batch_image_files",
-                name="read_image_files",
-            ),
-            Node(
                 predict_image_files,
                 [
                     "batch_image_files",
-                    "params:batch_inference.model_uri",
+                    "batch_inference_model",
                     "params:batch_inference.partitions",
                 ],
                 "batch_predictions",

@@ -24,7 +24,7 @@ def validate_classes(classes: list[str]) -> list[str]:
 def index_images(raw_images: Path, classes: list[str]) -> tuple[pd.DataFrame, dict]:
     """Index every file of the class folders and decode the usable ones into one array."""
     image_root = index.find_image_root(Path(raw_images), classes)
-    table, images = index.index_images(image_root, classes)
+    table, images = index.decode_and_check_images(image_root, classes)
     logger.info("Indexed %d files in %s: %d usable", len(table), image_root, len(images))
     return table, {"images": images}
 

@@ -1,3 +1,6 @@
+"""Nodes of the deployment pipeline: ONNX export and its checks, int8, the served pyfunc
+logged to the MLflow run, and its registration."""
+
 from __future__ import annotations
 
 import base64
@@ -8,19 +11,18 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pandas as pd
-import torch
-from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from PIL import Image
 
 from eurosat_kedro import registry
 from eurosat_kedro.metrics import headline_scores
-from eurosat_kedro.models import load_trained_model, predict_logits
+from eurosat_kedro.models import TrainedModel, load_trained_model, predict_logits
 from eurosat_kedro.models import quantize as int8
-from eurosat_kedro.models.export import metadata_of, prepare_for_export
+from eurosat_kedro.models.export import export_onnx as export_trained_model
 from eurosat_kedro.models.quantize import QuantizationError
-from eurosat_kedro.preprocessing import IMAGE_SIZE
-from eurosat_kedro.serving.classifier import ON_ERROR, OnnxClassifier
+from eurosat_kedro.serving.classifier import OnnxClassifier
+from eurosat_kedro.serving.contract import ServingConfig
+from eurosat_kedro.serving.model_card import ModelCard
+from eurosat_kedro.serving.package import PyfuncPackage
 
 logger = logging.getLogger(__name__)
 
@@ -29,49 +31,24 @@ class ParityError(AssertionError):
     """ONNX Runtime and PyTorch disagree beyond the tolerance."""
 
 
+class Int8AccuracyError(ValueError):
+    """int8 serving was asked for, but the int8 model loses more test accuracy than allowed."""
+
+
 def export_onnx(
-    trained_model: dict, opset: int, tta: bool = False, full_map_convs_as_matmul: bool = True
+    trained_model: TrainedModel,
+    opset: int,
+    tta: bool = False,
+    full_map_convs_as_matmul: bool = True,
 ) -> onnx.ModelProto:
-    """The best model as ONNX: input ``image`` (N, 3, 64, 64) float32 normalised, output
-    ``logits``; dynamic batch axis; class names, opset and versions in the metadata; the
-    8-view averaging inside the graph when ``tta``; convolutions that see their whole input
-    map as matrix products when ``full_map_convs_as_matmul`` (see ``models.export``)."""
-    model, rewritten = prepare_for_export(
-        load_trained_model(trained_model, tta), IMAGE_SIZE, full_map_convs_as_matmul
-    )
-    example = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
-    program = torch.onnx.export(
-        model,
-        (example,),
-        input_names=["image"],
-        output_names=["logits"],
-        opset_version=opset,
-        dynamo=True,
-        external_data=False,
-        dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
-    )
-    proto = program.model_proto
-    onnx.helper.set_model_props(
-        proto,
-        {
-            "classes": ",".join(trained_model["classes"]),
-            "opset": str(opset),
-            "model_name": trained_model["spec"]["name"],
-            "torch": str(torch.__version__),
-            "preprocessing": "eurosat_kedro.preprocessing.normalize",
-            "tta": str(tta).lower(),
-            "precision": "fp32",
-            "full_map_convs_as_matmul": str(rewritten),
-        },
-    )
-    onnx.checker.check_model(proto)
-    logger.info("Exported %s to ONNX (opset %d)", trained_model["spec"]["name"], opset)
-    return proto
+    """The best model as ONNX (``models.export.export_onnx``): the 8-view averaging inside
+    the graph when ``tta``, whole-map convolutions as matrix products when asked."""
+    return export_trained_model(trained_model, opset, tta, full_map_convs_as_matmul)
 
 
 def check_onnx_parity(
     onnx_model: onnx.ModelProto,
-    trained_model: dict,
+    trained_model: TrainedModel,
     test_arrays: dict,
     n_images: int,
     tolerance: float,
@@ -80,7 +57,7 @@ def check_onnx_parity(
     """Run the serving classifier (ONNX Runtime) and PyTorch on test images; fail unless
     logits agree within ``tolerance`` and every argmax is equal."""
     images = test_arrays["images"][:n_images]
-    served = OnnxClassifier(onnx_model.SerializeToString(), trained_model["classes"])
+    served = OnnxClassifier(onnx_model.SerializeToString(), list(trained_model.classes))
     onnx_logits = served.logits(images)
     torch_logits = predict_logits(load_trained_model(trained_model, tta), images)
     max_diff = float(np.abs(onnx_logits - torch_logits).max())
@@ -103,7 +80,7 @@ def check_onnx_parity(
     return report
 
 
-def quantize_int8(
+def quantize_onnx_int8(
     onnx_model: onnx.ModelProto, val_arrays: dict, calibration_images: int
 ) -> onnx.ModelProto:
     """Static int8 quantisation calibrated on ``calibration_images`` validation images spread
@@ -117,7 +94,7 @@ def quantize_int8(
     pick = np.unique(
         np.linspace(0, len(images) - 1, min(calibration_images, len(images))).round().astype(int)
     )
-    proto = int8.quantize_int8(onnx_model, images[pick])
+    proto = int8.quantize_static_int8(onnx_model, images[pick])
     logger.info("Quantised the ONNX model to int8 (calibrated on %d validation images)", len(pick))
     return proto
 
@@ -175,7 +152,7 @@ def select_serving_model(
         )
     model = models[precision]
     if precision == "int8" and int8_accuracy_drop > max_accuracy_drop:
-        raise QuantizationError(
+        raise Int8AccuracyError(
             f"The int8 model loses {int8_accuracy_drop:.2f} points of test accuracy against "
             f"fp32 (see 08_reporting/int8_report.json), more than "
             f"deployment.int8.max_accuracy_drop={max_accuracy_drop}. Serve fp32 "
@@ -191,37 +168,40 @@ def _example_b64(image: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def package_mlflow_model(
-    onnx_model: onnx.ModelProto,
+def log_mlflow_model(
+    serving_onnx_model: onnx.ModelProto,
     classes: list[str],
     test_arrays: dict,
     topk: int,
     allowed_roots: list[str],
-) -> dict:
-    """What the pyfunc dataset saves: the ONNX model, its config (with the precision the
-    model's metadata records), signature and an example."""
-    precision = metadata_of(onnx_model).get("precision", "fp32")
-    signature = ModelSignature(
-        inputs=Schema(
-            [
-                ColSpec("string", "image_path", required=False),
-                ColSpec("string", "image_b64", required=False),
-                ColSpec("binary", "image_bytes", required=False),
-            ]
+) -> tuple[PyfuncPackage, dict]:
+    """Package the served model as an MLflow pyfunc (saved by the catalog as the folder
+    ``mlflow models serve`` takes) and log it to the active MLflow run. Returns the package
+    and what identifies the logged model (``model_uri``, ``model_id``, ``run_id``), or
+    ``logged: false`` and why when no run is active."""
+    import mlflow
+
+    package = PyfuncPackage(
+        onnx_model=serving_onnx_model,
+        config=ServingConfig(
+            classes=tuple(classes),
+            topk=topk,
+            allowed_roots=tuple(allowed_roots),
+            precision=ModelCard.of(serving_onnx_model).precision,
         ),
-        params=ParamSchema([ParamSpec("on_error", "string", ON_ERROR[0])]),
+        input_example=pd.DataFrame({"image_b64": [_example_b64(test_arrays["images"][0])]}),
     )
-    example = pd.DataFrame({"image_b64": [_example_b64(test_arrays["images"][0])]})
-    return {
-        "onnx_model": onnx_model,
-        "config": {
-            "classes": list(classes),
-            "topk": topk,
-            "allowed_roots": list(allowed_roots),
-            "precision": precision,
-        },
-        "signature": signature,
-        "input_example": example,
+    if mlflow.active_run() is None:
+        reason = "no MLflow run is active (tracking is disabled for this pipeline)"
+        logger.warning("Not logging the model to MLflow: %s", reason)
+        return package, {"logged": False, "reason": reason}
+    info = package.log()
+    logger.info("Logged the served model to MLflow as %s", info.model_uri)
+    return package, {
+        "logged": True,
+        "model_uri": info.model_uri,
+        "model_id": info.model_id,
+        "run_id": info.run_id,
     }
 
 
@@ -230,79 +210,48 @@ def fingerprint_test_split(test_arrays: dict) -> str:
     return registry.split_fingerprint(test_arrays)
 
 
+def served_scores(card: ModelCard, metrics: dict, int8_report: dict) -> dict:
+    """Test accuracy and macro F1 of the model actually served: evaluation's figures for
+    fp32, the int8 comparison's for int8."""
+    if card.precision == "fp32":
+        return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+    return {"accuracy": int8_report["int8_accuracy"], "macro_f1": int8_report["int8_macro_f1"]}
+
+
 def register_model(
-    mlflow_model,
+    logged_model: dict,
     serving_onnx_model: onnx.ModelProto,
     metrics: dict,
     int8_report: dict,
     test_split: str,
     registry_params: dict,
 ) -> dict:
-    """Register the model logged to this MLflow run as a new version of
-    ``deployment.registry.model_name``, tagged for review, and give it the ``champion`` alias
-    when the gate allows (``registry.decide_alias``), else ``challenger``. Returns the report.
-    """
-    import mlflow
-
+    """Register the logged model as a new version of ``deployment.registry.model_name``,
+    tagged for review, with the ``champion`` alias when the gate allows
+    (``registry.decide_alias``), else ``challenger``. Returns the report."""
     name = registry_params.get("model_name")
-    run = mlflow.active_run()
-    if not name or run is None:
+    if not name or not logged_model.get("logged"):
         why = (
             "deployment.registry.model_name is not set"
             if not name
-            else "no MLflow run is active (tracking is disabled for this pipeline)"
+            else f"the model was not logged to MLflow: {logged_model.get('reason')}"
         )
         logger.warning("Not registering the model: %s", why)
         return {"registered": False, "reason": why}
-    logged = mlflow.last_logged_model()
-    if logged is None or logged.source_run_id != run.info.run_id:
-        raise RuntimeError(
-            "The served model was not logged to this MLflow run, so it cannot be "
-            "registered: run the whole deployment pipeline."
-        )
-    meta = metadata_of(serving_onnx_model)
-    precision = meta.get("precision", "fp32")
-    scores = (
-        metrics
-        if precision == "fp32"
-        else {"accuracy": int8_report["int8_accuracy"], "macro_f1": int8_report["int8_macro_f1"]}
-    )
-    mlflow.log_metrics(
-        {"served.test_accuracy": scores["accuracy"], "served.test_macro_f1": scores["macro_f1"]},
-        model_id=logged.model_id,
-    )
-    tags = {
-        "model_name": meta.get("model_name", "unknown"),
-        "precision": precision,
-        "tta": meta.get("tta", "false"),
-        "test_accuracy": f"{scores['accuracy']:.6f}",
-        "test_macro_f1": f"{scores['macro_f1']:.6f}",
-        "data_fingerprint": test_split,
-        "git_commit": registry.git_commit(Path.cwd()),
-        "run_id": run.info.run_id,
-    }
-    models = registry.Registry(name)
-    champion = models.champion()
-    version = models.register(logged.model_uri, tags)
-    alias, reason = registry.decide_alias(
-        registry.Candidate(scores["accuracy"], test_split),
-        champion,
+    card = ModelCard.of(serving_onnx_model)
+    scores = served_scores(card, metrics, int8_report)
+    tags = registry.version_tags(card, scores, test_split, logged_model["run_id"], Path.cwd())
+    report = registry.register_logged_model(
+        name,
+        logged_model,
+        tags,
         registry_params.get("promote", "auto"),
         float(registry_params.get("min_improvement", 0)),
     )
-    models.set_alias(alias, version, reason)
-    mlflow.set_tags(
-        {"registry.version": version, "registry.alias": alias, "registry.reason": reason}
+    message = (
+        f"Model registry: {name} version {report['version']} is {report['alias']}: "
+        f"{report['reason']}"
     )
-    message = f"Model registry: {name} version {version} is {alias}: {reason}"
-    (logger.info if alias == "champion" else logger.warning)(message)
+    (logger.info if report["alias"] == "champion" else logger.warning)(message)
     print(message)
-    return {
-        "registered": True,
-        "registered_model": name,
-        "version": version,
-        "alias": alias,
-        "reason": reason,
-        "model_uri": f"models:/{name}/{version}",
-        "tags": tags,
-    }
+    return report

@@ -7,8 +7,8 @@ from .nodes import (
     compare_int8,
     export_onnx,
     fingerprint_test_split,
-    package_mlflow_model,
-    quantize_int8,
+    log_mlflow_model,
+    quantize_onnx_int8,
     register_model,
     select_serving_model,
 )
@@ -42,7 +42,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="check_onnx_parity",
             ),
             Node(
-                quantize_int8,
+                quantize_onnx_int8,
                 ["onnx_model", "val_arrays", "params:deployment.int8.calibration_images"],
                 "onnx_model_int8",
                 name="quantize_int8",
@@ -66,7 +66,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="select_serving_model",
             ),
             Node(
-                package_mlflow_model,
+                log_mlflow_model,
                 [
                     "serving_onnx_model",
                     "classes",
@@ -74,8 +74,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:deployment.topk",
                     "params:deployment.allowed_roots",
                 ],
-                "mlflow_model",
-                name="package_mlflow_model",
+                ["mlflow_model", "logged_model"],
+                name="log_mlflow_model",
             ),
             Node(
                 fingerprint_test_split,
@@ -86,7 +86,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 register_model,
                 [
-                    "mlflow_model",
+                    "logged_model",
                     "serving_onnx_model",
                     "metrics",
                     "int8_report",

@@ -7,19 +7,19 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from eurosat_kedro.metrics import headline_scores
-from eurosat_kedro.models import load_trained_model, predict_logits
+from eurosat_kedro.models import TrainedModel, load_trained_model, predict_logits
 from eurosat_kedro.plots import confusion_matrix_figure, curves_figure, image_grid_figure
 from eurosat_kedro.serving.predict import softmax
 
 
 def predict_test_split(
-    trained_model: dict, test_arrays: dict, batch_size: int, tta: bool
+    trained_model: TrainedModel, test_arrays: dict, batch_size: int, tta: bool
 ) -> pd.DataFrame:
     """One row per test image: path, true label, predicted label and class probabilities
     (averaged over the 8 flips/rotations when ``tta``)."""
     model = load_trained_model(trained_model, tta)
     probabilities = softmax(predict_logits(model, test_arrays["images"], batch_size))
-    classes = trained_model["classes"]
+    classes = list(trained_model.classes)
     frame = pd.DataFrame(
         {
             "path": test_arrays["paths"],

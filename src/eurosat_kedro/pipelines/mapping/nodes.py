@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eurosat_kedro.datasets.served_model_dataset import ServedModel
 from eurosat_kedro.mapping import (
     CLASS_NODATA,
     GeoGrid,
@@ -45,20 +46,20 @@ def choose_stretch(mapping_scene: Scene, stretch: dict, preview_size: int) -> di
 
 
 def classify_scene(
-    mapping_scene: Scene, mapping_model: dict, scene_stretch: dict, mapping: dict
+    mapping_scene: Scene, mapping_model: ServedModel, scene_stretch: dict, mapping: dict
 ) -> tuple[GeoGrid, GeoGrid]:
     """The class map (uint8 ids, nodata 255) and the confidence map (float32, nodata NaN),
     one pixel per window, on the scene's CRS."""
-    classes = mapping_model["classes"]
+    classes = list(mapping_model.classes)
     stride, batch_size = int(mapping["stride"]), int(mapping["batch_size"])
     logger.info(
         "Mapping %s with %s (%s), stride %d",
         mapping_scene.name,
-        mapping_model["model_uri"],
-        mapping_model["precision"],
+        mapping_model.model_uri,
+        mapping_model.precision,
         stride,
     )
-    classifier = OnnxClassifier(mapping_model["onnx_model"], classes)
+    classifier = OnnxClassifier(mapping_model.onnx_model, classes)
     ids, confidence = classify_windows(
         mapping_scene,
         lambda tiles: classifier.logits(tiles, batch_size),
@@ -71,7 +72,7 @@ def classify_scene(
     transform = grid.map_transform(mapping_scene.transform)
     tags = {
         "scene": mapping_scene.name,
-        "model_uri": str(mapping_model["model_uri"]),
+        "model_uri": str(mapping_model.model_uri),
         "stride": str(stride),
         "window": str(grid.size),
         "stretch": json.dumps(scene_stretch),

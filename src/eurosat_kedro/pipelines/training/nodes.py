@@ -7,12 +7,26 @@ import platform
 
 import torch
 
-from eurosat_kedro.models import ModelSpec, build_model
+from eurosat_kedro.models import ModelSpec, TrainedModel, build_model
+from eurosat_kedro.training.config import RuntimeConfig, TrainConfig
+from eurosat_kedro.training.device import pick_device
 from eurosat_kedro.training.distributed import train_distributed
-from eurosat_kedro.training.loop import TrainConfig, train
+from eurosat_kedro.training.host import device_name, host_tags
+from eurosat_kedro.training.loop import train
 from eurosat_kedro.training.mlflow_epochs import MlflowEpochLogger
 
 logger = logging.getLogger(__name__)
+
+
+def _follow_in_mlflow(runtime: RuntimeConfig) -> list[MlflowEpochLogger]:
+    """With an active MLflow run: tag it with the machine, and return the callback that logs
+    each epoch to it. Without one: nothing."""
+    mlflow_run = MlflowEpochLogger.for_active_run()
+    if mlflow_run is None:
+        return []
+    threads = runtime.num_threads or torch.get_num_threads()
+    mlflow_run.set_tags(host_tags(device_name(pick_device(runtime.device)), threads))
+    return [mlflow_run]
 
 
 def train_model(
@@ -21,34 +35,37 @@ def train_model(
     classes: list[str],
     model_params: dict,
     training_params: dict,
-) -> tuple[dict, list[dict]]:
-    """Run the training loop; return the best model and the per-epoch history.
+    runtime_params: dict,
+) -> tuple[TrainedModel, list[dict]]:
+    """Train the ``training`` recipe on the ``runtime`` machine; return the best model and
+    the per-epoch history.
 
-    Each epoch's metrics also reach the active MLflow run as the epoch ends (``training.*``,
-    step = epoch), so a long run can be followed in the MLflow UI while it trains.
+    With an active MLflow run, the run is tagged with the machine (``host.*``) and each
+    epoch's metrics reach it as the epoch ends (``training.*``, step = epoch), so a long run
+    can be followed in the MLflow UI while it trains.
     """
     spec = ModelSpec.from_params(model_params, len(classes))
     cfg = TrainConfig.from_params(training_params, spec.to_dict())
-    log_epoch = MlflowEpochLogger.for_active_run()
-    if cfg.num_processes > 1 or cfg.engine != "local":  # train_distributed checks engine
-        result = train_distributed(
-            spec, train_arrays, val_arrays, cfg, cfg.num_processes, log_epoch
-        )
+    runtime = RuntimeConfig.from_params(runtime_params)
+    callbacks = _follow_in_mlflow(runtime)
+    if runtime.num_processes > 1 or runtime.engine != "local":
+        result = train_distributed(spec, train_arrays, val_arrays, cfg, runtime, callbacks)
     else:
         torch.manual_seed(cfg.seed)
-        result = train(build_model(spec), train_arrays, val_arrays, cfg, on_epoch_end=log_epoch)
+        model = build_model(spec)
+        result = train(model, train_arrays, val_arrays, cfg, runtime, callbacks=callbacks)
     logger.info(
         "Best val accuracy %.4f at epoch %d on %s",
         result.best_val_accuracy,
         result.best_epoch,
         result.device,
     )
-    bundle = {
-        "state_dict": result.best_state,
-        "spec": spec.for_rebuild().to_dict(),  # rebuild without fetching weights again
-        "classes": list(classes),
-        "best_epoch": result.best_epoch,
-        "best_val_accuracy": result.best_val_accuracy,
-        "versions": {"torch": str(torch.__version__), "python": platform.python_version()},
-    }
-    return bundle, result.history
+    trained = TrainedModel(
+        state_dict=result.best_state,
+        spec=spec.for_rebuild(),  # rebuild without fetching weights again
+        classes=tuple(classes),
+        best_epoch=result.best_epoch,
+        best_val_accuracy=result.best_val_accuracy,
+        versions={"torch": str(torch.__version__), "python": platform.python_version()},
+    )
+    return trained, result.history

@@ -10,7 +10,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_model,
-                ["train_arrays", "val_arrays", "classes", "params:model", "params:training"],
+                [
+                    "train_arrays",
+                    "val_arrays",
+                    "classes",
+                    "params:model",
+                    "params:training",
+                    "params:runtime",
+                ],
                 ["trained_model", "training_history"],
                 name="train_model",
             ),

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from eurosat_kedro.data.archive import extract
-from eurosat_kedro.data.index import find_image_root, index_images
+from eurosat_kedro.data.index import decode_and_check_images, find_image_root
 from eurosat_kedro.datasets import DownloadedArchiveDataset
 from tests.conftest import CLASSES
 
@@ -31,7 +31,9 @@ def test_dvc_add_push_delete_pull_gives_the_same_index(tmp_path: Path, tiny_zip:
     _dvc(repo, "add", "data/01_raw/EuroSAT_RGB.zip")
     _dvc(repo, "remote", "add", "-d", "local", str(tmp_path / "remote"))
     _dvc(repo, "push")
-    before = index_images(find_image_root(extract(raw, tmp_path / "a"), CLASSES), CLASSES)[0]
+    before = decode_and_check_images(
+        find_image_root(extract(raw, tmp_path / "a"), CLASSES), CLASSES
+    )[0]
 
     raw.unlink()
     shutil.rmtree(repo / ".dvc" / "cache")
@@ -42,6 +44,6 @@ def test_dvc_add_push_delete_pull_gives_the_same_index(tmp_path: Path, tiny_zip:
         url=str(tmp_path / "not-there.zip"),
         retries=1,
     )
-    after = index_images(find_image_root(dataset.load(), CLASSES), CLASSES)[0]
+    after = decode_and_check_images(find_image_root(dataset.load(), CLASSES), CLASSES)[0]
     assert raw.read_bytes() == tiny_zip.read_bytes()
     assert after.equals(before)

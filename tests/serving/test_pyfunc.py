@@ -1,5 +1,5 @@
-"""The pyfunc model's ``image_bytes`` column and its per-row error mode (what Spark's
-batch_inference sends), in process."""
+"""The pyfunc model (serving/pyfunc.py) in process: its ``image_bytes`` column (what Spark's
+batch_inference sends) and its per-row error mode."""
 
 from __future__ import annotations
 

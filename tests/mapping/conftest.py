@@ -1,4 +1,5 @@
-"""Small GeoTIFFs written by the mapping tests."""
+"""Helpers of the mapping tests (tests/mapping and tests/pipelines/mapping): small GeoTIFFs,
+painted scenes, a stand-in model and the shared BigEarthNet patch."""
 
 from __future__ import annotations
 
