@@ -5,15 +5,15 @@ forward+backward+step, for each model, side by side in one run.
 
 The loop figures cover everything `train()` does per step (batch gather from the cached
 arrays, augmentation, forward, backward, optimiser and scheduler step, loss bookkeeping,
-progress bar): `fp32` is the CPU default, `bf16` is `training.cpu_bf16=true` (CPU autocast
-to bfloat16) with `training.channels_last=false`, `bf16+NHWC` with `channels_last=true`. bf16
+progress bar): `fp32` is the CPU default, `bf16` is `runtime.cpu_bf16=true` (CPU autocast
+to bfloat16) with `runtime.channels_last=false`, `bf16+NHWC` with `channels_last=true`. bf16
 needs a CPU with AVX-512 BF16 or AMX; elsewhere the bf16 columns say n/a. The bare figure is
 fp32 on random tensors.
 Uses data/05_model_input/train.npz when it exists, else random images of the same shape.
 
 With `--engines` it also times one simple_cnn epoch on the same images three ways: one process
-(2 threads), `training.num_processes=2` (two gloo DDP processes, 1 thread each) and
-`training.engine=spark` (the same two processes under Spark's TorchDistributor, local mode).
+(2 threads), `runtime.num_processes=2` (two gloo DDP processes, 1 thread each) and
+`runtime.engine=spark` (the same two processes under Spark's TorchDistributor, local mode).
 
 With `--accuracy-epochs N` (needs the real cached splits) it then trains simple_cnn from the
 same seed for N epochs on the first `--images` training images, once in fp32 and once in
@@ -30,8 +30,9 @@ import numpy as np
 import torch
 
 from eurosat_kedro.models import ModelSpec, build_model
+from eurosat_kedro.training.config import RuntimeConfig, TrainConfig
 from eurosat_kedro.training.device import cpu_has_bf16
-from eurosat_kedro.training.loop import TrainConfig, train
+from eurosat_kedro.training.loop import train
 
 
 def bare_rate(name: str, batch: int, steps: int) -> float:
@@ -53,16 +54,12 @@ def loop_rate(
     name: str, data: dict, batch: int, threads: int, cpu_bf16: bool, channels_last: bool
 ) -> float:
     torch.manual_seed(0)
-    cfg = TrainConfig(
-        epochs=1,
-        batch_size=batch,
-        num_threads=threads,
-        device="cpu",
-        cpu_bf16=cpu_bf16,
-        channels_last=channels_last,
+    cfg = TrainConfig(epochs=1, batch_size=batch)
+    machine = RuntimeConfig(
+        num_threads=threads, device="cpu", cpu_bf16=cpu_bf16, channels_last=channels_last
     )
     val = {"images": data["images"][:8], "labels": data["labels"][:8]}
-    result = train(build_model(ModelSpec(name)), data, val, cfg)
+    result = train(build_model(ModelSpec(name)), data, val, cfg, machine)
     return result.history[0]["images_per_second"]
 
 
@@ -73,16 +70,12 @@ def accuracy_check(data: dict, epochs: int, batch: int, threads: int) -> None:
           f"validation on {len(val['images'])}")  # fmt: skip
     for label, bf16 in (("fp32", False), ("bf16+NHWC", True)):
         torch.manual_seed(0)
-        cfg = TrainConfig(
-            epochs=epochs,
-            batch_size=batch,
-            num_threads=threads,
-            device="cpu",
-            cpu_bf16=bf16,
-            channels_last=bf16,
+        cfg = TrainConfig(epochs=epochs, batch_size=batch)
+        machine = RuntimeConfig(
+            num_threads=threads, device="cpu", cpu_bf16=bf16, channels_last=bf16
         )
         started = time.perf_counter()
-        result = train(build_model(ModelSpec("simple_cnn")), data, val, cfg)
+        result = train(build_model(ModelSpec("simple_cnn")), data, val, cfg, machine)
         curve = " ".join(f"{row['val_accuracy']:.4f}" for row in result.history)
         print(f"{label:<10} best val accuracy {result.best_val_accuracy:.4f} "
               f"in {time.perf_counter() - started:.0f} s; per epoch: {curve}")  # fmt: skip
@@ -99,14 +92,15 @@ def engine_rates(data: dict, batch: int) -> None:
         ("2 DDP processes (local launcher)", 2, "local", 1),
         ("2 processes under TorchDistributor", 2, "spark", 1),
     ):
-        cfg = TrainConfig(
-            epochs=1, batch_size=batch, num_threads=threads, device="cpu", engine=engine
+        cfg = TrainConfig(epochs=1, batch_size=batch)
+        machine = RuntimeConfig(
+            num_threads=threads, device="cpu", engine=engine, num_processes=processes
         )
         if processes == 1:
             torch.manual_seed(0)
-            result = train(build_model(spec), data, val, cfg)
+            result = train(build_model(spec), data, val, cfg, machine)
         else:
-            result = train_distributed(spec, data, val, cfg, processes)
+            result = train_distributed(spec, data, val, cfg, machine)
         print(f"  {label:<36}{result.history[0]['images_per_second']:>8.1f} img/s")
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 import pytest
 import requests
+from kedro.config import OmegaConfigLoader
+from kedro.io.catalog_config_resolver import CatalogConfigResolver
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -181,9 +183,7 @@ def copy_trained_project(trained: Path, root: Path) -> Path:
 
 
 @pytest.fixture
-def trained_copy(
-    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def trained_copy(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private copy of ``trained_project`` (its data/sample outputs, conf, src and MLflow
     store with the registry and champion), made the working directory: for tests that run
     pipelines or otherwise write, so the shared session project stays as the sample run left it.
@@ -303,3 +303,28 @@ def spark():
     )
     yield session
     session.stop()
+
+
+# Kedro's data layers in data-flow order (the data folders 01_raw ... 08_reporting)
+LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output",
+          "reporting"]  # fmt: skip
+
+
+def catalog_config(env: str) -> CatalogConfigResolver:
+    """The project's catalog entries in ``env`` (as settings.py loads them), factories too."""
+    from eurosat_kedro.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS)
+    return CatalogConfigResolver(config=loader["catalog"])
+
+
+def catalog_entry(catalog: CatalogConfigResolver, name: str) -> dict | None:
+    """The catalog entry of dataset ``name`` (its own or a factory's); None if undeclared."""
+    if name in catalog.config:
+        return catalog.config[name]
+    return catalog.resolve_pattern(name) if catalog.match_dataset_pattern(name) else None
+
+
+def viz_layer(entry: dict | None) -> str | None:
+    """The kedro-viz layer of a catalog entry."""
+    return (((entry or {}).get("metadata") or {}).get("kedro-viz") or {}).get("layer")

@@ -133,6 +133,23 @@ def test_mlflow_models_serve_answers_for_the_champion_alias(
     assert prediction["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-6)
 
 
+def test_a_trained_copy_has_the_champion_and_keeps_its_artifacts_to_itself(trained_copy: Path):
+    """What the ``trained_copy`` fixture promises: the sample run's registry, with every
+    artifact location moved into the copy, so what a test logs there stays there."""
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{trained_copy / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias(MODEL, "champion")
+    run = client.get_run(champion.run_id)
+    logged = client.get_logged_model(champion.source.removeprefix("models:/"))
+    inside = trained_copy.as_uri()
+    assert run.info.artifact_uri.startswith(inside)
+    assert logged.artifact_location.startswith(inside)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.artifact_location.startswith(inside)
+    local = Path(client.download_artifacts(run.info.run_id, "model", str(trained_copy / "dl")))
+    assert (local / "model.pt").is_file()
+    assert (Path(logged.artifact_location.removeprefix("file://")) / "MLmodel").is_file()
+
+
 def _epochs_logged(tracking_uri: str) -> list[int]:
     try:
         return _epochs_in(mlflow.MlflowClient(tracking_uri=tracking_uri))

@@ -38,7 +38,7 @@ def test_normalize_maps_the_mean_pixel_to_zero():
 
 @pytest.mark.parametrize("shape", [(64, 64, 3), (1, 64, 64), (1, 64, 64, 4), (1, 3, 64, 64)])
 def test_normalize_refuses_what_is_not_a_batch_of_rgb_images(shape):
-    with pytest.raises(ValueError, match=rf"expected \(N, H, W, 3\) RGB images, got shape"):
+    with pytest.raises(ValueError, match=r"expected \(N, H, W, 3\) RGB images, got shape"):
         normalize(np.zeros(shape, np.uint8))
 
 

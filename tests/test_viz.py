@@ -1,4 +1,5 @@
-"""A real `kedro viz` server on 127.0.0.1 shows every pipeline, node, layer and tag."""
+"""A real `kedro viz` server on 127.0.0.1 shows every registered pipeline, node, tag and the
+catalog's layers."""
 
 from __future__ import annotations
 
@@ -8,21 +9,22 @@ from pathlib import Path
 import requests
 from kedro.framework.startup import bootstrap_project
 
-from tests.conftest import free_registered_port, running_server
-
-PIPELINES = {
-    "data_processing",
-    "training",
-    "evaluation",
-    "deployment",
-    "inference",
-    "mapping",
-    "batch_inference",
-}
-LAYERS = ["raw", "intermediate", "primary", "model_input", "models", "model_output", "reporting"]
+from tests.conftest import (
+    LAYERS,
+    catalog_config,
+    catalog_entry,
+    free_registered_port,
+    running_server,
+    viz_layer,
+)
 
 
 def test_kedro_viz_serves_all_pipelines_nodes_and_layers(project: Path):
+    bootstrap_project(project)
+    from kedro.framework.project import pipelines
+
+    registered = dict(pipelines)
+    catalog = catalog_config("local")  # `kedro viz run` loads the default environment
     command = [
         str(Path(sys.executable).parent / "kedro"),
         "viz",
@@ -35,35 +37,25 @@ def test_kedro_viz_serves_all_pipelines_nodes_and_layers(project: Path):
     ]
     with running_server(command, project, "/api/main", port=free_registered_port()) as url:
         graph = requests.get(f"{url}/api/main", timeout=10).json()
-        per_pipeline = {
+        shown = {
             name: requests.get(f"{url}/api/pipelines/{name}", timeout=10).json()
-            for name in PIPELINES
+            for name in registered
         }
 
-    assert {p["id"] for p in graph["pipelines"]} == PIPELINES | {"__default__"}
-    assert {t["id"] for t in graph["tags"]} == PIPELINES | {"spark"}  # spark: needs Spark
-    assert [layer for layer in graph["layers"]] == LAYERS
-    bootstrap_project(project)
-    from kedro.framework.project import pipelines
-
-    for name in PIPELINES:
-        shown = {n["name"] for n in per_pipeline[name]["nodes"] if n["type"] == "task"}
-        assert shown == {node.name for node in pipelines[name].nodes}, name
-    # every persisted dataset sits in a layer (MLflow metrics and in-memory data have none)
-    no_layer = {
-        n["name"]
-        for name in PIPELINES
-        for n in per_pipeline[name]["nodes"]
-        if n["type"] == "data" and n.get("layer") not in LAYERS
+    assert {p["id"] for p in graph["pipelines"]} == set(registered)
+    node_tags = {tag for p in registered.values() for node in p.nodes for tag in node.tags}
+    assert {t["id"] for t in graph["tags"]} == node_tags
+    for name, pipeline in registered.items():
+        tasks = {n["name"] for n in shown[name]["nodes"] if n["type"] == "task"}
+        assert tasks == {node.name for node in pipeline.nodes}, name
+        # each dataset in its catalog layer; in-memory data and MLflow metrics in none
+        data = {n["name"]: n.get("layer") for n in shown[name]["nodes"] if n["type"] == "data"}
+        assert data == {d: viz_layer(catalog_entry(catalog, d)) for d in data}, name
+        datasets = {d for d in pipeline.datasets() if d != "parameters" and ":" not in d}
+        assert set(data) == datasets, name
+        assert {layer for layer in data.values() if layer} <= set(shown[name]["layers"]), name
+    # the default run draws every layer in use among Kedro's, in data-flow order
+    in_use = {
+        viz_layer(catalog_entry(catalog, d)) for p in registered.values() for d in p.datasets()
     }
-    assert no_layer == {
-        "test_metrics",
-        "int8_metrics",
-        "inference_inputs",
-        "int8_accuracy_drop",
-        "serving_onnx_model",
-        "test_split_fingerprint",
-        "scene_stretch",
-        "batch_image_files",
-        "batch_inference_metrics",
-    }
+    assert graph["layers"] == [layer for layer in LAYERS if layer in in_use]

@@ -32,7 +32,7 @@ _configured: dict[str, Any] = {}  # spark.yml of the current Kedro context (see 
 
 def configure(config: dict[str, Any]) -> None:
     """Remember the project's ``spark.yml`` for the session that get_spark may start later
-    (a node that needs Spark only for some parameters, e.g. ``training.engine: spark``)."""
+    (a node that needs Spark only for some parameters, e.g. ``runtime.engine: spark``)."""
     _configured.clear()
     _configured.update(config)
 

@@ -11,6 +11,7 @@ import torch
 from kedro.io import DatasetError
 
 from eurosat_kedro.datasets import ArrayBundleDataset, OnnxModelDataset, TorchModelDataset
+from eurosat_kedro.models import ModelSpec, TrainedModel
 from tests.conftest import tiny_onnx
 
 
@@ -33,7 +34,7 @@ def _tiny_onnx() -> onnx.ModelProto:
         (
             TorchModelDataset,
             "m.pt",
-            {"state_dict": {"w": torch.ones(2, 3)}, "spec": {"name": "x"}, "classes": ["A", "B"]},
+            TrainedModel({"w": torch.ones(2, 3)}, ModelSpec("x"), ("A", "B")),
         ),
         (OnnxModelDataset, "m.onnx", _tiny_onnx()),
     ],
@@ -50,8 +51,8 @@ def test_round_trip_missing_file_and_describe(tmp_path: Path, dataset_type, name
     if isinstance(data, onnx.ModelProto):
         assert loaded.SerializeToString() == data.SerializeToString()
     elif dataset_type is TorchModelDataset:
-        assert torch.equal(loaded["state_dict"]["w"], data["state_dict"]["w"])
-        assert loaded["classes"] == data["classes"]
+        assert torch.equal(loaded.state_dict["w"], data.state_dict["w"])
+        assert loaded.classes == data.classes and loaded.spec == data.spec
     else:
         assert loaded.keys() == data.keys()
         for key in data:
@@ -63,4 +64,11 @@ def test_torch_model_file_is_loaded_without_running_code(tmp_path: Path):
     path = tmp_path / "evil.pt"
     torch.save({"state_dict": {}, "hook": print}, path)  # a pickled callable
     with pytest.raises(DatasetError, match="Weights only load failed"):
+        TorchModelDataset(filepath=str(path)).load()
+
+
+def test_a_torch_file_that_is_not_a_trained_model_names_what_it_lacks(tmp_path: Path):
+    path = tmp_path / "other.pt"
+    torch.save({"state_dict": {"w": torch.ones(1)}}, path)
+    with pytest.raises(DatasetError, match=r"lacks \['spec', 'classes'\].*pipelines training"):
         TorchModelDataset(filepath=str(path)).load()

@@ -22,8 +22,9 @@ def _onnx_file(folder: Path, props: dict[str, str]) -> Path:
 def test_an_onnx_file_gives_its_classes_and_precision(tmp_path: Path):
     path = _onnx_file(tmp_path, {"classes": "Forest,River", "precision": "int8"})
     loaded = ServedModelDataset(str(path)).load()
-    assert loaded["classes"] == ["Forest", "River"] and loaded["precision"] == "int8"
-    assert loaded["onnx_model"] == path.read_bytes() and loaded["model_uri"] == str(path)
+    assert loaded.classes == ("Forest", "River") and loaded.precision == "int8"
+    assert loaded.onnx_model == path.read_bytes() and loaded.model_uri == str(path)
+    assert loaded.mlflow_uri is None  # not an MLflow model: Spark cannot score it
 
 
 def test_an_onnx_file_without_classes_says_how_to_get_one(tmp_path: Path):
@@ -35,8 +36,9 @@ def test_an_onnx_file_without_classes_says_how_to_get_one(tmp_path: Path):
 def test_the_deployed_model_folder(trained_project: Path):
     folder = trained_project / "data" / "sample" / "06_models" / "mlflow_model"
     loaded = ServedModelDataset(str(folder)).load()
-    assert len(loaded["classes"]) == 10 and loaded["precision"] == "fp32"
-    assert loaded["onnx_model"] == (folder / "artifacts" / "model.onnx").read_bytes()
+    assert len(loaded.classes) == 10 and loaded.precision == "fp32"
+    assert loaded.onnx_model == (folder / "artifacts" / "model.onnx").read_bytes()
+    assert loaded.mlflow_uri == str(folder.resolve()) and "on_error" in loaded.params
 
 
 def test_another_mlflow_model_folder_is_refused(tmp_path: Path):

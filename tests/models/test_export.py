@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from eurosat_kedro.models import ModelSpec, build_model, load_trained_model
+from eurosat_kedro.models import ModelSpec, TrainedModel, build_model, load_trained_model
 from eurosat_kedro.models.export import FullMapConv, prepare_for_export, sees_whole_map
 from eurosat_kedro.pipelines.deployment.nodes import export_onnx
 
@@ -84,9 +84,9 @@ def test_a_model_fx_cannot_trace_is_exported_unchanged_with_a_warning(
 @pytest.mark.parametrize("tta", [False, True])
 def test_exported_onnx_has_matmuls_and_matches_torch(tta: bool):
     model = _resnet18_with_trained_like_batch_norms()
-    bundle = {"state_dict": model.state_dict(), "spec": {"name": "resnet18"}, "classes": CLASSES}
-    rewritten = export_onnx(bundle, 18, tta)
-    plain = export_onnx(bundle, 18, tta, full_map_convs_as_matmul=False)
+    trained = TrainedModel(model.state_dict(), ModelSpec("resnet18"), tuple(CLASSES))
+    rewritten = export_onnx(trained, 18, tta)
+    plain = export_onnx(trained, 18, tta, full_map_convs_as_matmul=False)
     meta = {p.key: p.value for p in rewritten.metadata_props}
     assert meta["full_map_convs_as_matmul"] == "3"
     assert {p.key: p.value for p in plain.metadata_props}["full_map_convs_as_matmul"] == "0"
@@ -94,7 +94,7 @@ def test_exported_onnx_has_matmuls_and_matches_torch(tta: bool):
     assert convs == [17, 20]
     x = torch.randn(4, 3, 64, 64)
     with torch.inference_mode():
-        expected = load_trained_model(bundle, tta)(x).numpy()
+        expected = load_trained_model(trained, tta)(x).numpy()
     session = ort.InferenceSession(
         rewritten.SerializeToString(), providers=["CPUExecutionProvider"]
     )
@@ -109,12 +109,12 @@ def test_tile_resnet_exports_to_onnx_and_matches_torch():
         if isinstance(module, nn.BatchNorm2d):
             nn.init.uniform_(module.weight, 0.5, 1.5)
             nn.init.uniform_(module.running_var, 0.5, 2.0)
-    spec = {"name": "tile_resnet", "width": 8}
-    bundle = {"state_dict": model.state_dict(), "spec": spec, "classes": CLASSES}
-    onnx_model = export_onnx(bundle, 18, False)
+    spec = ModelSpec("tile_resnet", width=8)
+    trained = TrainedModel(model.state_dict(), spec, tuple(CLASSES))
+    onnx_model = export_onnx(trained, 18, False)
     x = torch.randn(3, 3, 64, 64)
     with torch.inference_mode():
-        expected = load_trained_model(bundle)(x).numpy()
+        expected = load_trained_model(trained)(x).numpy()
     session = ort.InferenceSession(
         onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]
     )

@@ -159,11 +159,11 @@ def test_bytes_base64_and_path_give_the_same_tile(root: Path):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"", "image_bytes is empty (a 0-byte file)"),
+        (b"", r"image_bytes is empty \(a 0-byte file\)"),
         ("text", "image_bytes must be bytes, got str"),
         (None, "image_bytes must be bytes, got NoneType"),
         (b"not an image", r"not an image \(unknown format or corrupt header\)"),
-        (image_bytes()[:200], "cannot decode image: image file is truncated"),
+        (image_bytes()[:200], "cannot decode image: "),  # Pillow words it per format
     ],
 )
 def test_unusable_bytes_are_named(data, message):
@@ -175,7 +175,7 @@ def test_unusable_bytes_are_named(data, message):
     ("text", "message"),
     [
         ("not base64!", "image_b64 is not valid base64"),
-        ("QUJD=", "image_b64 is not valid base64"),  # bad padding
+        ("QUJ", "image_b64 is not valid base64"),  # missing padding
         ("aGVs\nbG8=", "image_b64 is not valid base64"),  # validate=True: no line breaks
         ("é", "image_b64 is not valid base64"),  # not ASCII
         (None, "image_b64 is not valid base64"),

@@ -12,16 +12,26 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import image_bytes, mlflow_serve_command, running_server
+from eurosat_kedro.serving.contract import OUTPUT_COLUMNS
+from tests.conftest import (
+    copy_trained_project,
+    image_bytes,
+    mlflow_serve_command,
+    running_server,
+)
 
 
 @pytest.fixture(scope="module")
-def server(trained_project: Path):
+def served_project(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained project for this module's server: tests write links into it."""
+    return copy_trained_project(trained_project, tmp_path_factory.mktemp("served") / "project")
+
+
+@pytest.fixture(scope="module")
+def server(served_project: Path):
     command = mlflow_serve_command("data/sample/06_models/mlflow_model")
     # the default allowed root (data/ of the working directory) applies
-    with running_server(
-        command, trained_project, "/ping", env={"EUROSAT_ALLOWED_ROOTS": ""}
-    ) as url:
+    with running_server(command, served_project, "/ping", env={"EUROSAT_ALLOWED_ROOTS": ""}) as url:
         yield url
 
 
@@ -39,15 +49,16 @@ def _sample_image(project: Path) -> Path:
     return sorted(folder.iterdir())[0]
 
 
-def test_path_and_base64_give_the_same_prediction(server: str, trained_project: Path):
-    image = _sample_image(trained_project)
+def test_path_and_base64_give_the_same_prediction(server: str, served_project: Path):
+    image = _sample_image(served_project)
     by_path = _post(server, "image_path", [str(image)])
-    relative = _post(server, "image_path", [str(image.relative_to(trained_project))])
+    relative = _post(server, "image_path", [str(image.relative_to(served_project))])
     by_b64 = _post(server, "image_b64", [_b64(image.read_bytes())])
     assert by_path.status_code == relative.status_code == by_b64.status_code == 200
     first = by_path.json()["predictions"][0]
     assert first == relative.json()["predictions"][0] == by_b64.json()["predictions"][0]
-    assert set(first) == {"predicted_class", "probabilities", "topk"}
+    assert tuple(first) == OUTPUT_COLUMNS and first["error"] is None
+    assert first["probability"] == first["topk"][0]["probability"]
     assert first["topk"][0]["class"] == first["predicted_class"]
     assert sum(first["probabilities"].values()) == pytest.approx(1.0)
 
@@ -68,9 +79,9 @@ def _bomb() -> bytes:
     ],
 )
 def test_bad_base64_image_is_a_4xx_naming_the_row(
-    server: str, trained_project: Path, payload: bytes, problem: str
+    server: str, served_project: Path, payload: bytes, problem: str
 ):
-    good = _b64(_sample_image(trained_project).read_bytes())
+    good = _b64(_sample_image(served_project).read_bytes())
     response = _post(server, "image_b64", [good, _b64(payload)])
     assert 400 <= response.status_code < 500
     assert "row 1: " in response.json()["message"]
@@ -84,18 +95,18 @@ def test_grayscale_rgba_and_png_are_converted(server: str, mode: str, fmt: str):
     assert response.status_code == 200, response.text
 
 
-def test_missing_file_is_a_4xx(server: str, trained_project: Path):
-    response = _post(server, "image_path", [str(trained_project / "data" / "nope.jpg")])
+def test_missing_file_is_a_4xx(server: str, served_project: Path):
+    response = _post(server, "image_path", [str(served_project / "data" / "nope.jpg")])
     assert response.status_code == 400 and "row 0: " in response.json()["message"]
     assert "no such file" in response.json()["message"]
 
 
 def test_paths_outside_the_allowed_roots_are_refused(
-    server: str, trained_project: Path, tmp_path: Path
+    server: str, served_project: Path, tmp_path: Path
 ):
     secret = tmp_path / "secret.jpg"
     secret.write_bytes(image_bytes())
-    link = trained_project / "data" / "link_to_secret.jpg"
+    link = served_project / "data" / "link_to_secret.jpg"
     link.symlink_to(secret)
     for path in [
         "/etc/passwd",
@@ -114,8 +125,8 @@ def test_paths_outside_the_allowed_roots_are_refused(
     )
 
 
-def test_unreadable_paths_get_a_clear_400(server: str, trained_project: Path):
-    loop = trained_project / "data" / "loop.jpg"
+def test_unreadable_paths_get_a_clear_400(server: str, served_project: Path):
+    loop = served_project / "data" / "loop.jpg"
     loop.symlink_to(loop)  # resolves to itself
     cases = {
         str(loop): "cannot be read",
@@ -129,8 +140,8 @@ def test_unreadable_paths_get_a_clear_400(server: str, trained_project: Path):
         assert "row 0: " in response.json()["message"] and problem in response.json()["message"]
 
 
-def test_a_row_with_both_inputs_and_a_tiny_image_are_refused(server: str, trained_project: Path):
-    image = _sample_image(trained_project)
+def test_a_row_with_both_inputs_and_a_tiny_image_are_refused(server: str, served_project: Path):
+    image = _sample_image(served_project)
     body = {
         "dataframe_split": {
             "columns": ["image_path", "image_b64"],

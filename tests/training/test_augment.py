@@ -1,11 +1,17 @@
-"""Batch mixing (mixup, CutMix) and the dihedral augmentation."""
+"""Batch mixing (mixup, CutMix), its Beta draws, and the dihedral augmentation."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from eurosat_kedro.training.augment import dihedral, mix_batch
+from eurosat_kedro.training.augment import (
+    AUGMENT_OPTIONS,
+    MIXING_OPTIONS,
+    beta_draw,
+    dihedral,
+    mix_batch,
+)
 
 
 def batch(n: int = 6) -> torch.Tensor:
@@ -59,3 +65,24 @@ def test_dihedral_keeps_each_image_a_rotation_or_mirror_of_itself():
         mirrored = original.flip(-1)
         views = [torch.rot90(v, k, (-2, -1)) for k in range(4) for v in (original, mirrored)]
         assert any(torch.equal(augmented, view) for view in views)
+
+
+def test_beta_draws_come_from_the_generator_and_match_the_pinned_values():
+    """Guards the one sampler with a generator (``Gamma.sample(generator=)``): an upgrade that
+    drops the argument, falls back to the global RNG or changes the draws fails here, and with
+    it the bit-identical resume."""
+    torch.manual_seed(0)
+    first = [beta_draw(0.2, torch.Generator().manual_seed(3)) for _ in range(2)]
+    torch.manual_seed(1)  # the global RNG must not matter
+    second = beta_draw(0.2, torch.Generator().manual_seed(3))
+    assert first == [second, second]
+    assert 0.0 <= second <= 1.0
+    # the share the torch._standard_gamma version of mix_batch drew (torch 2.14.1)
+    mixed = mix_batch(batch(), torch.Generator().manual_seed(3), mixup_alpha=0.2)
+    assert mixed.share == pytest.approx(0.978847324848175, abs=1e-12)
+    assert mixed.partner.tolist() == [0, 5, 1, 3, 4, 2]
+
+
+def test_the_config_keys_are_the_settings_of_the_augmentations():
+    assert {"flips": bool, "rot90": bool} == AUGMENT_OPTIONS
+    assert {"mixup_alpha": float, "cutmix_alpha": float, "probability": float} == MIXING_OPTIONS

@@ -1,4 +1,5 @@
-"""Per-epoch metrics reach an MLflow run at step = epoch; a failing store never ends training."""
+"""Per-epoch metrics reach an MLflow run at step = epoch, the machine reaches it as tags; a
+failing store never ends training."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 
+from eurosat_kedro.training.checkpoint import Progress
 from eurosat_kedro.training.mlflow_epochs import EPOCH_METRICS, MlflowEpochLogger
 
 
@@ -20,7 +22,7 @@ def test_each_epoch_is_one_point_at_its_step(tmp_path: Path):
     run = client.create_run(client.create_experiment("epochs"))
     log = MlflowEpochLogger(uri, run.info.run_id)
     for epoch in (1, 2, 3):  # a resumed run goes on at the epoch it reached
-        log(_record(epoch))
+        log.on_epoch_end(Progress(history=[_record(epoch)], epoch=epoch))
     for key in EPOCH_METRICS:
         history = client.get_metric_history(run.info.run_id, f"training.{key}")
         assert [(m.step, round(m.value, 6)) for m in history] == [(1, 0.1), (2, 0.2), (3, 0.3)]
@@ -30,5 +32,16 @@ def test_a_failing_store_is_a_warning_not_a_crash(tmp_path: Path, caplog):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.MlflowClient(uri).create_experiment("epochs")  # a store without that run
     with caplog.at_level(logging.WARNING):
-        MlflowEpochLogger(uri, "0" * 32)(_record(4))
+        MlflowEpochLogger(uri, "0" * 32).log(_record(4))
+        MlflowEpochLogger(uri, "0" * 32).set_tags({"host.cpu": "x"})
     assert "Epoch 4 metrics did not reach MLflow" in caplog.text
+    assert "The run's tags did not reach MLflow" in caplog.text
+
+
+def test_tags_reach_the_run(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    run = client.create_run(client.create_experiment("tags"))
+    MlflowEpochLogger(uri, run.info.run_id).set_tags({"host.cpu": "Some CPU", "host.threads": "2"})
+    tags = client.get_run(run.info.run_id).data.tags
+    assert tags["host.cpu"] == "Some CPU" and tags["host.threads"] == "2"

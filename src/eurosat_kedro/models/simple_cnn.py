@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .components import classifier_head
+
 
 def _block(c_in: int, c_out: int, convs: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
@@ -14,16 +16,6 @@ def _block(c_in: int, c_out: int, convs: int) -> list[nn.Module]:
             nn.ReLU(inplace=True),
         ]
     return layers + [nn.MaxPool2d(2)]
-
-
-def classifier_head(channels: int, num_classes: int, dropout: float) -> nn.Sequential:
-    """Global average pooling, dropout and a linear layer: the head of the project's CNNs."""
-    return nn.Sequential(
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(dropout),
-        nn.Linear(channels, num_classes),
-    )
 
 
 class SimpleCNN(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from .simple_cnn import classifier_head
+from .components import classifier_head
 
 
 def _stage(c_in: int, c_out: int, blocks: int, stride: int) -> list[nn.Module]:

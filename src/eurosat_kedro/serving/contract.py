@@ -26,11 +26,14 @@ SUMMARY_KEYS = ("n_files", "n_predicted", "n_errors", "counts", "errors")
 # the pyfunc's ``on_error`` param: fail the whole request on a bad row, or answer it per row
 ON_ERROR = ("raise", "row")
 DEFAULT_TOPK = 3
-# the output columns Spark reads per row (``probabilities``, a map, is left out)
-SPARK_RESULT_TYPE = (
-    "predicted_class string, probability double, "
-    "topk array<struct<class: string, probability: double>>, error string"
-)
+# the output columns Spark reads per row, with their Spark types (``probabilities`` is left out)
+SPARK_RESULT_FIELDS = {
+    "predicted_class": "string",
+    "probability": "double",
+    "topk": "array<struct<class: string, probability: double>>",
+    "error": "string",
+}
+SPARK_RESULT_TYPE = ", ".join(f"{name} {kind}" for name, kind in SPARK_RESULT_FIELDS.items())
 ALLOWED_ROOTS_ENV = "EUROSAT_ALLOWED_ROOTS"
 ORT_THREADS_ENV = "EUROSAT_ORT_THREADS"
 MAX_ERRORS_IN_SUMMARY = 100

@@ -34,9 +34,7 @@ def pick_device(requested: str = "auto") -> torch.device:
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so that CPU autocast
     to bf16 is faster than fp32 rather than emulated."""
-    return torch.backends.mkldnn.is_available() and bool(
-        {"avx512_bf16", "amx_bf16"} & cpu_flags()
-    )
+    return torch.backends.mkldnn.is_available() and bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def autocast_dtype(device: torch.device, amp: bool, cpu_bf16: bool) -> torch.dtype | None:

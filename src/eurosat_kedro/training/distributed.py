@@ -34,7 +34,9 @@ def _worker(
     out: Path,
 ) -> None:
     init = f"tcp://127.0.0.1:{port}"
-    result = _train_rank(rank, world_size, init, spec, train_data, val_data, cfg, runtime, callbacks)
+    result = _train_rank(
+        rank, world_size, init, spec, train_data, val_data, cfg, runtime, callbacks
+    )
     if rank == 0:
         torch.save(result, out)
 
@@ -84,7 +86,16 @@ def _train_rank(
         device = torch.device("cuda", torch.cuda.current_device()) if cuda else None
         model.to(device or "cpu")
         ddp = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-        result = train(ddp, train_data, val_data, cfg, runtime, rank, world_size, callbacks)
+        result = train(
+            ddp,
+            train_data,
+            val_data,
+            cfg,
+            runtime,
+            callbacks=callbacks,
+            rank=rank,
+            world_size=world_size,
+        )
         shared = [asdict(result) if rank == 0 else None]
         dist.broadcast_object_list(shared, src=0)
         return shared[0]

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .augment import dihedral, mix_batch
 from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLog
-from .checkpoint import Progress, ResumableState, resume_or_start
+from .checkpoint import ResumableState, resume_or_start
 from .config import RuntimeConfig, TrainConfig
 from .device import Placement, seed_everything
 
@@ -185,9 +185,10 @@ def train(
     val_data: dict,
     cfg: TrainConfig,
     runtime: RuntimeConfig | None = None,
+    *,
+    callbacks: Sequence[Callback] = (),
     rank: int = 0,
     world_size: int = 1,
-    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
     """Train ``model`` with recipe ``cfg`` on ``train_data`` (``images`` uint8 NHWC,
     ``labels``), on the machine ``runtime`` describes; keep the weights with the best

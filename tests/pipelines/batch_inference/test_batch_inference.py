@@ -1,4 +1,4 @@
-"""`kedro run --pipeline batch_inference` on real sample images and bad files, on Spark
+"""`kedro run --pipelines batch_inference` on real sample images and bad files, on Spark
 local[2]; the errors of its inputs, named."""
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from kedro.io import DatasetError
 
-from eurosat_kedro.pipelines.batch_inference.nodes import (
-    check_model,
+from eurosat_kedro.datasets.served_model_dataset import ServedModel, ServedModelDataset
+from eurosat_kedro.datasets.spark_image_files_dataset import (
+    SparkImageFilesDataset,
     extension_filter,
-    read_image_files,
 )
+from eurosat_kedro.pipelines.batch_inference.nodes import spark_model_uri
 from tests.conftest import run_session
 
 EXTENSIONS = ["jpg", "jpeg", "png", "tif", "tiff"]
@@ -42,9 +44,9 @@ def _images_to_score(project: Path, folder: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_one_row_per_file_bad_files_are_error_rows(
-    trained_project: Path, spark, tmp_path: Path, monkeypatch
+    trained_copy: Path, spark, tmp_path: Path, monkeypatch
 ):
-    monkeypatch.chdir(trained_project)
+    trained_project = trained_copy
     folder = tmp_path / "to_score"
     good = _images_to_score(trained_project, folder)
     run_session(
@@ -92,23 +94,35 @@ def test_one_row_per_file_bad_files_are_error_rows(
 
 @pytest.mark.slow
 def test_a_missing_or_empty_input_is_named(spark, tmp_path: Path):
-    with pytest.raises(ValueError, match="batch_inference.input=PATH"):
-        read_image_files(None, EXTENSIONS)
+    with pytest.raises(DatasetError, match="batch_inference.input=PATH"):
+        SparkImageFilesDataset(None, EXTENSIONS).load()
     missing = tmp_path / "no_such_folder"
-    with pytest.raises(FileNotFoundError, match=f"batch_inference.input '{missing}'"):
-        read_image_files(str(missing), EXTENSIONS)
+    with pytest.raises(DatasetError, match=f"batch_inference.input '{missing}': no such"):
+        SparkImageFilesDataset(str(missing), EXTENSIONS).load()
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "readme.txt").write_text("no images here")
-    with pytest.raises(ValueError, match=f"batch_inference.input '{empty}' holds no file"):
-        read_image_files(str(empty), EXTENSIONS)
+    with pytest.raises(DatasetError, match=f"batch_inference.input '{empty}' holds no file"):
+        SparkImageFilesDataset(str(empty), EXTENSIONS).load()
 
 
 def test_a_missing_model_is_named(tmp_path: Path):
-    with pytest.raises(FileNotFoundError, match="batch_inference.model_uri 'no/such/model'"):
-        check_model("no/such/model")
-    with pytest.raises(ValueError, match="batch_inference.model_uri=URI"):
-        check_model(None)
+    parameter = "batch_inference.model_uri"
+    with pytest.raises(DatasetError, match="batch_inference.model_uri 'no/such/model'"):
+        ServedModelDataset("no/such/model", parameter).load()
+    with pytest.raises(DatasetError, match="batch_inference.model_uri is empty"):
+        ServedModelDataset(None, parameter)
+
+
+def test_spark_scores_only_mlflow_models_that_answer_per_row():
+    onnx_file = ServedModel(b"", ("A",), "fp32", "m.onnx")
+    with pytest.raises(ValueError, match="'m.onnx' is a bare ONNX file"):
+        spark_model_uri(onnx_file)
+    old = ServedModel(b"", ("A",), "fp32", "models:/old/1", "models:/old/1", params=())
+    with pytest.raises(ValueError, match="predates per-row errors"):
+        spark_model_uri(old)
+    folder = ServedModel(b"", ("A",), "fp32", "m", "/abs/m", params=("on_error",))
+    assert spark_model_uri(folder) == "/abs/m"
 
 
 def test_the_extension_filter_ignores_case():

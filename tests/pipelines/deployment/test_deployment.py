@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -31,10 +32,13 @@ def test_parity_report_of_the_run(trained_project: Path):
 def test_parity_check_fails_when_the_onnx_model_is_not_the_torch_model(trained_project: Path):
     out = _out(trained_project)
     onnx_model = OnnxModelDataset(str(out / "06_models" / "model.onnx")).load()
-    bundle = TorchModelDataset(str(out / "06_models" / "model.pt")).load()
-    bundle["state_dict"] = {
-        k: v + 0.05 if v.is_floating_point() else v for k, v in bundle["state_dict"].items()
-    }
+    trained = TorchModelDataset(str(out / "06_models" / "model.pt")).load()
+    bundle = replace(
+        trained,
+        state_dict={
+            k: v + 0.05 if v.is_floating_point() else v for k, v in trained.state_dict.items()
+        },
+    )
     test = dict(np.load(out / "05_model_input" / "test.npz"))
     with pytest.raises(ParityError, match="does not match PyTorch.*tolerance"):
         check_onnx_parity(onnx_model, bundle, test, 16, 1e-4)

@@ -15,9 +15,10 @@ from PIL import Image
 from eurosat_kedro.datasets import OnnxModelDataset, PyfuncModelDataset
 from eurosat_kedro.models.quantize import QuantizationError
 from eurosat_kedro.pipelines.deployment.nodes import (
+    Int8AccuracyError,
     compare_int8,
-    package_mlflow_model,
-    quantize_int8,
+    log_mlflow_model,
+    quantize_onnx_int8,
     select_serving_model,
 )
 from eurosat_kedro.serving.classifier import OnnxClassifier
@@ -56,7 +57,7 @@ def test_the_run_writes_a_quantised_model_and_its_comparison(trained_project: Pa
 
 def test_quantisation_is_deterministic_and_matches_the_report(trained_project: Path):
     fp32, int8 = _models(trained_project)
-    again = quantize_int8(fp32, _arrays(trained_project, "val"), 512)
+    again = quantize_onnx_int8(fp32, _arrays(trained_project, "val"), 512)
     assert again.SerializeToString() == int8.SerializeToString()
     classes = json.loads(
         (trained_project / "data" / "sample" / "02_intermediate" / "classes.json").read_text()
@@ -73,14 +74,14 @@ def test_quantisation_without_validation_images_says_what_to_fix(trained_project
     fp32, _ = _models(trained_project)
     empty = {"images": np.zeros((0, 64, 64, 3), np.uint8), "labels": np.zeros(0, int)}
     with pytest.raises(QuantizationError, match="calibration_images"):
-        quantize_int8(fp32, empty, 512)
+        quantize_onnx_int8(fp32, empty, 512)
 
 
 def test_int8_is_served_only_within_the_allowed_accuracy_drop(trained_project: Path):
     fp32, int8 = _models(trained_project)
     assert select_serving_model(fp32, int8, 1.0, "fp32", 0.5) is fp32
     assert select_serving_model(fp32, int8, 1.0, "int8", 1.5) is int8
-    with pytest.raises(QuantizationError, match="loses 1.00 points.*serve_precision=fp32"):
+    with pytest.raises(Int8AccuracyError, match="loses 1.00 points.*serve_precision=fp32"):
         select_serving_model(fp32, int8, 1.0, "int8", 0.5)
     with pytest.raises(ValueError, match="serve_precision must be one of"):
         select_serving_model(fp32, int8, 1.0, "fp16", 0.5)
@@ -100,7 +101,7 @@ def test_an_int8_pyfunc_model_serves_the_int8_predictions(trained_project: Path,
     )
     folder = tmp_path / "mlflow_model_int8"
     PyfuncModelDataset(str(folder)).save(
-        package_mlflow_model(int8, classes, test, 3, [str(tmp_path)])
+        log_mlflow_model(int8, classes, test, 3, [str(tmp_path)])[0]
     )
     assert json.loads((folder / "artifacts" / "config.json").read_text())["precision"] == "int8"
     expected = OnnxClassifier(int8.SerializeToString(), classes).logits(test["images"]).argmax(1)

@@ -8,7 +8,7 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from eurosat_kedro.models import ModelSpec, build_model
+from eurosat_kedro.models import ModelSpec, TrainedModel, build_model
 from eurosat_kedro.pipelines.evaluation import create_pipeline
 from tests.pipelines.training.test_loop import tiny_arrays
 
@@ -20,11 +20,7 @@ def _catalog() -> DataCatalog:
     spec = ModelSpec("simple_cnn", width=8)
     test = {**tiny_arrays(2, seed=3), "paths": np.array([f"t/{i}.jpg" for i in range(20)])}
     catalog = DataCatalog()
-    catalog["trained_model"] = {
-        "state_dict": build_model(spec).state_dict(),
-        "spec": spec.to_dict(),
-        "classes": CLASSES,
-    }
+    catalog["trained_model"] = TrainedModel(build_model(spec).state_dict(), spec, tuple(CLASSES))
     catalog["test_arrays"] = test
     catalog["classes"] = CLASSES
     catalog["training_history"] = [

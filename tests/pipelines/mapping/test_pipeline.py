@@ -33,7 +33,7 @@ def _served(project: Path) -> OnnxClassifier:
     model = ServedModelDataset(
         str(project / "data" / "sample" / "06_models" / "mlflow_model")
     ).load()
-    return OnnxClassifier(model["onnx_model"], model["classes"])
+    return OnnxClassifier(model.onnx_model, list(model.classes))
 
 
 def _map(project: Path, scene: str, **params) -> tuple[dict, np.ndarray, np.ndarray]:

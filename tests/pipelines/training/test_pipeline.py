@@ -1,13 +1,16 @@
 """The training pipeline on an in-memory catalog with SequentialRunner, as Kedro's starters
-test their pipelines: no session, no files, no MLflow."""
+test their pipelines: no session, no files; MLflow only where the node talks to a run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mlflow
 import pytest
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
-from eurosat_kedro.models import ModelSpec, build_model
+from eurosat_kedro.models import build_model
 from eurosat_kedro.pipelines.training import create_pipeline
 from tests.pipelines.training.test_loop import tiny_arrays
 
@@ -20,18 +23,19 @@ def _catalog(**training) -> DataCatalog:
     catalog["val_arrays"] = tiny_arrays(1, seed=1)
     catalog["classes"] = CLASSES
     catalog["params:model"] = {"name": "simple_cnn", "width": 8}
-    catalog["params:training"] = {"epochs": 2, "batch_size": 8, "num_threads": 1, **training}
+    catalog["params:training"] = {"epochs": 2, "batch_size": 8, **training}
+    catalog["params:runtime"] = {"device": "cpu", "num_threads": 1, "checkpoint_path": None}
     return catalog
 
 
 def test_training_pipeline_returns_a_rebuildable_model_and_its_history():
     outputs = SequentialRunner().run(create_pipeline(), _catalog())
-    bundle = outputs["trained_model"].load()
+    trained = outputs["trained_model"].load()
     history = outputs["training_history"].load()
     assert [row["epoch"] for row in history] == [1, 2]
-    assert bundle["classes"] == CLASSES and bundle["best_epoch"] in (1, 2)
-    model = build_model(ModelSpec(**bundle["spec"]))
-    model.load_state_dict(bundle["state_dict"])
+    assert trained.classes == tuple(CLASSES) and trained.best_epoch in (1, 2)
+    model = build_model(trained.spec)
+    model.load_state_dict(trained.state_dict)
 
 
 def test_unknown_model_parameter_is_named():
@@ -39,3 +43,24 @@ def test_unknown_model_parameter_is_named():
     catalog["params:model"] = {"name": "simple_cnn", "widht": 8}
     with pytest.raises(ValueError, match=r"unknown model parameter\(s\) \['widht'\]"):
         SequentialRunner().run(create_pipeline(), catalog)
+
+
+def test_an_unknown_runtime_parameter_is_named():
+    catalog = _catalog()
+    catalog["params:runtime"] = {"num_thread": 1}
+    with pytest.raises(ValueError, match=r"unknown runtime parameter\(s\) \['num_thread'\]"):
+        SequentialRunner().run(create_pipeline(), catalog)
+
+
+def test_an_active_mlflow_run_gets_the_machine_as_tags_and_every_epoch(tmp_path: Path):
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run:
+            SequentialRunner().run(create_pipeline(), _catalog(epochs=1))
+        logged = mlflow.MlflowClient().get_run(run.info.run_id).data
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert logged.tags["host.threads"] == "1" and logged.tags["host.device"] == "cpu"
+    assert {"host.cpu", "host.cpu_flags", "host.torch"} <= set(logged.tags)
+    assert "training.val_accuracy" in logged.metrics

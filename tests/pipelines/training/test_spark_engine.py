@@ -1,4 +1,4 @@
-"""training.engine=spark: the same DDP loop under Spark's TorchDistributor (2 gloo processes,
+"""runtime.engine=spark: the same DDP loop under Spark's TorchDistributor (2 gloo processes,
 local mode) gives what the project's own launcher gives."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from eurosat_kedro.models import ModelSpec, build_model
 from eurosat_kedro.training.distributed import train_distributed
-from tests.pipelines.training.test_loop import config, tiny_arrays
+from tests.pipelines.training.test_loop import config, runtime, tiny_arrays
 
 
 @pytest.mark.slow
@@ -22,8 +22,10 @@ def test_torch_distributor_trains_like_the_local_launcher(spark, tmp_path: Path)
             spec,
             data,
             val,
-            config(epochs=2, device="cpu", engine=engine, checkpoint_path=str(tmp_path / engine)),
-            world_size=2,
+            config(epochs=2),
+            runtime(
+                device="cpu", engine=engine, num_processes=2, checkpoint_path=str(tmp_path / engine)
+            ),
         )
         for engine in ("spark", "local")
     }
@@ -40,5 +42,7 @@ def test_torch_distributor_trains_like_the_local_launcher(spark, tmp_path: Path)
 
 
 def test_an_unknown_engine_is_named():
-    with pytest.raises(ValueError, match="training.engine must be local or spark, got 'ray'"):
-        train_distributed(ModelSpec("simple_cnn"), {}, {}, config(engine="ray"), world_size=2)
+    with pytest.raises(ValueError, match="runtime.engine must be local or spark, got 'ray'"):
+        train_distributed(
+            ModelSpec("simple_cnn"), {}, {}, config(), runtime(engine="ray", num_processes=2)
+        )

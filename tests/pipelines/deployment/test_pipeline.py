@@ -1,0 +1,110 @@
+"""The deployment pipeline on an in-memory catalog with SequentialRunner: export, checks,
+int8, the logged pyfunc, and its registration, with a real MLflow store in a temporary
+folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+from kedro_datasets.json import JSONDataset
+
+from eurosat_kedro.models import ModelSpec, TrainedModel, build_model
+from eurosat_kedro.pipelines.deployment import create_pipeline
+from eurosat_kedro.serving.package import PyfuncPackage
+
+CLASSES = [f"class{i}" for i in range(10)]
+
+
+def _arrays(n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "images": rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8),
+        "labels": np.arange(n) % 10,
+        "paths": np.array([f"x/{seed}_{i}.jpg" for i in range(n)]),
+    }
+
+
+def _catalog(tmp_path: Path) -> DataCatalog:
+    torch.manual_seed(0)
+    spec = ModelSpec("simple_cnn", width=8)
+    catalog = DataCatalog(
+        {"logged_model": JSONDataset(filepath=str(tmp_path / "logged_model.json"))}
+    )
+    catalog["trained_model"] = TrainedModel(build_model(spec).state_dict(), spec, tuple(CLASSES))
+    catalog["test_arrays"] = _arrays(20, seed=1)
+    catalog["val_arrays"] = _arrays(10, seed=2)
+    catalog["classes"] = CLASSES
+    catalog["metrics"] = {"accuracy": 0.5, "macro_f1": 0.4}
+    params = {
+        "deployment.onnx_opset": 18,
+        "evaluation.tta": False,
+        "deployment.full_map_convs_as_matmul": True,
+        "deployment.parity_images": 8,
+        "deployment.parity_tolerance": 1e-4,
+        "deployment.int8.calibration_images": 8,
+        "deployment.int8.max_accuracy_drop": 100.0,
+        "deployment.serve_precision": "fp32",
+        "deployment.topk": 3,
+        "deployment.allowed_roots": [str(tmp_path)],
+        "deployment.registry": {"model_name": "tiny", "promote": "auto", "min_improvement": 0},
+    }
+    for key, value in params.items():
+        catalog[f"params:{key}"] = value
+    return catalog
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("deployment")  # not an experiment id another test's store set
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+def test_the_logged_model_is_what_gets_registered(tmp_path: Path, store: str):
+    catalog = _catalog(tmp_path)
+    with mlflow.start_run() as run:
+        outputs = SequentialRunner().run(create_pipeline(), catalog)
+    logged = catalog["logged_model"].load()
+    assert logged["logged"] and logged["run_id"] == run.info.run_id
+    assert mlflow.get_logged_model(logged["model_id"]).source_run_id == run.info.run_id
+    report = outputs["registry_report"].load()
+    assert report["registered"] and report["alias"] == "champion"
+    version = mlflow.MlflowClient().get_model_version("tiny", report["version"])
+    assert version.source == logged["model_uri"] or version.model_id == logged["model_id"]
+    assert version.tags["test_accuracy"] == "0.500000"
+    assert isinstance(outputs["mlflow_model"].load(), PyfuncPackage)
+    assert mlflow.get_run(run.info.run_id).data.tags["registry.alias"] == "champion"
+
+
+def test_an_equal_model_becomes_challenger(tmp_path: Path, store: str):
+    for _ in range(2):
+        with mlflow.start_run():
+            outputs = SequentialRunner().run(create_pipeline(), _catalog(tmp_path))
+    report = outputs["registry_report"].load()
+    assert report["version"] == "2" and report["alias"] == "challenger"
+
+
+def test_without_an_mlflow_run_nothing_is_logged_or_registered(tmp_path: Path, store: str):
+    assert mlflow.active_run() is None
+    pipeline = create_pipeline().only_nodes("log_mlflow_model", "register_model")
+    catalog = _catalog(tmp_path)
+    catalog["serving_onnx_model"] = (
+        SequentialRunner()
+        .run(create_pipeline().only_nodes("export_onnx"), _catalog(tmp_path))["onnx_model"]
+        .load()
+    )
+    catalog["int8_report"] = {}
+    catalog["test_split_fingerprint"] = "f" * 64
+    outputs = SequentialRunner().run(pipeline, catalog)
+    assert catalog["logged_model"].load()["logged"] is False
+    report = outputs["registry_report"].load()
+    assert not report["registered"] and "no MLflow run is active" in report["reason"]
