@@ -44,6 +44,7 @@ CLASSES = [
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # MLflow reads DO_NOT_TRACK only as "true"
 
 
 def image_bytes(
@@ -79,6 +80,15 @@ def zip_tree(folder: Path, archive: Path) -> Path:
             if path.is_file():
                 zf.write(path, path.relative_to(folder.parent).as_posix())
     return archive
+
+
+def tiny_arrays(n_per_class: int, n_classes: int = 10, seed: int = 0) -> dict:
+    """Images whose mean colour depends on the class, plus noise: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    base = np.stack([np.full((64, 64, 3), (25 * c, 255 - 25 * c, (70 * c) % 256)) for c in labels])
+    images = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+    return {"images": images, "labels": labels.astype(np.int64)}
 
 
 @pytest.fixture

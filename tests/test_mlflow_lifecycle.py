@@ -139,12 +139,16 @@ def test_a_trained_copy_has_the_champion_and_keeps_its_artifacts_to_itself(train
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{trained_copy / 'mlflow.db'}")
     champion = client.get_model_version_by_alias(MODEL, "champion")
     run = client.get_run(champion.run_id)
-    logged = client.get_logged_model(champion.source.removeprefix("models:/"))
+    experiment = client.get_experiment(run.info.experiment_id)
+    (logged,) = [
+        model
+        for model in client.search_logged_models([experiment.experiment_id])
+        if model.source_run_id == run.info.run_id
+    ]
     inside = trained_copy.as_uri()
+    assert experiment.artifact_location.startswith(inside)
     assert run.info.artifact_uri.startswith(inside)
     assert logged.artifact_location.startswith(inside)
-    experiment = client.get_experiment(run.info.experiment_id)
-    assert experiment.artifact_location.startswith(inside)
     local = Path(client.download_artifacts(run.info.run_id, "model", str(trained_copy / "dl")))
     assert (local / "model.pt").is_file()
     assert (Path(logged.artifact_location.removeprefix("file://")) / "MLmodel").is_file()

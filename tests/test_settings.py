@@ -47,7 +47,7 @@ def _own(env: str, pattern: str) -> dict:
     return keys
 
 
-def test_the_default_run_environment_exists():
+def test_the_default_and_sample_environments_exist():
     assert CONFIG_LOADER_ARGS["default_run_env"] in ENVIRONMENTS
     assert {"sample"} <= set(ENVIRONMENTS)
 

@@ -236,3 +236,9 @@ def test_read_path_refuses_before_decoding(root: Path):
     (root / "notes.jpg").write_text("not an image")
     with pytest.raises(ImageInputError, match="not an image"):
         read_path(str(root / "notes.jpg"), [root])
+
+
+def test_a_file_that_fails_to_read_is_an_image_input_error_not_an_os_error():
+    # /proc/self/mem: present, but reading it from the start fails with EIO
+    with pytest.raises(ImageInputError, match="'/proc/self/mem' cannot be read"):
+        read_path("/proc/self/mem", None)

@@ -77,7 +77,7 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
     """Check a scene from its headers; raises SceneError naming the file and the fix."""
     if not path:
         raise SceneError(
-            "Set the scene to map: kedro run --pipeline mapping --params "
+            "Set the scene to map: kedro run --pipelines mapping --params "
             '"mapping.scene=PATH" (a GeoTIFF, or a Sentinel-2 band folder)'
         )
     path = Path(path).expanduser()

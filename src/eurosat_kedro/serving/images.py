@@ -88,6 +88,12 @@ def read_bytes(data: bytes | bytearray | memoryview) -> np.ndarray:
 def read_path(path: str, allowed_roots: list[Path] | None) -> np.ndarray:
     """A file (confined to ``allowed_roots`` unless None) -> uint8 ``(64, 64, 3)``."""
     resolved = resolve_allowed(path, allowed_roots)
-    if resolved.stat().st_size > MAX_BYTES:
-        raise ImageInputError(f"image_path {path!r} is larger than {MAX_BYTES} bytes")
-    return decode(resolved.read_bytes())
+    try:  # a file can be unreadable, fail to read, or vanish after the checks above
+        if resolved.stat().st_size > MAX_BYTES:
+            raise ImageInputError(f"image_path {path!r} is larger than {MAX_BYTES} bytes")
+        data = resolved.read_bytes()
+    except OSError as error:
+        raise ImageInputError(
+            f"image_path {path!r} cannot be read: {error.strerror or error}"
+        ) from error
+    return decode(data)

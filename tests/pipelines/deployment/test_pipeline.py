@@ -64,8 +64,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
+    monkeypatch.chdir(tmp_path)  # before the experiment: its artifacts go to ./mlruns
     mlflow.set_experiment("deployment")  # not an experiment id another test's store set
-    monkeypatch.chdir(tmp_path)
     return uri
 
 

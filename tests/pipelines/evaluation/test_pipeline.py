@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from eurosat_kedro.models import ModelSpec, TrainedModel, build_model
 from eurosat_kedro.pipelines.evaluation import create_pipeline
-from tests.pipelines.training.test_loop import tiny_arrays
+from tests.conftest import tiny_arrays
 
 CLASSES = [f"class{i}" for i in range(10)]
 

@@ -1,4 +1,4 @@
-"""`kedro run --pipeline mapping` on a mosaic of real tiles, a real Sentinel-2 patch and bad
+"""`kedro run --pipelines mapping` on a mosaic of real tiles, a real Sentinel-2 patch and bad
 scenes."""
 
 from __future__ import annotations
@@ -72,9 +72,7 @@ def mosaic(trained_project: Path, tmp_path_factory) -> tuple[Path, np.ndarray]:
     return path, tiles
 
 
-def test_every_map_pixel_is_the_served_models_prediction_of_its_tile(
-    trained_copy, mosaic
-):
+def test_every_map_pixel_is_the_served_models_prediction_of_its_tile(trained_copy, mosaic):
     path, tiles = mosaic
     profile, ids, confidence = _map(trained_copy, str(path))
     probabilities = softmax(_served(trained_copy).logits(tiles))
@@ -104,9 +102,7 @@ def patch(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("stride, shape, inside", [(64, (2, 2), 1), (56, (3, 3), 2)])
-def test_a_real_sentinel2_patch_from_its_band_files(
-    trained_copy, patch, stride, shape, inside
-):
+def test_a_real_sentinel2_patch_from_its_band_files(trained_copy, patch, stride, shape, inside):
     profile, ids, _ = _map(
         trained_copy, str(patch), **{"mapping.bands": "B04 B03 B02", "mapping.stride": stride}
     )
@@ -153,9 +149,7 @@ def _untouched(project: Path) -> dict:
         ),
     ],
 )
-def test_bad_scenes_are_named_and_write_nothing(
-    trained_copy, tmp_path, make, bands, message
-):
+def test_bad_scenes_are_named_and_write_nothing(trained_copy, tmp_path, make, bands, message):
     before = _untouched(trained_copy)
     params = {"mapping.scene": str(make(tmp_path))}
     if bands:
@@ -170,9 +164,7 @@ def test_missing_scene_parameter_says_how_to_set_it(trained_copy):
         run_session(trained_copy, env="sample", pipeline="mapping")
 
 
-def test_a_scene_without_crs_maps_with_pixel_areas(
-    trained_copy, mosaic, tmp_path, caplog
-):
+def test_a_scene_without_crs_maps_with_pixel_areas(trained_copy, mosaic, tmp_path, caplog):
     with rasterio.open(mosaic[0]) as src:
         pixels = src.read()
     path = write_tif(

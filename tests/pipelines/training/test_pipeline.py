@@ -12,7 +12,7 @@ from kedro.runner import SequentialRunner
 
 from eurosat_kedro.models import build_model
 from eurosat_kedro.pipelines.training import create_pipeline
-from tests.pipelines.training.test_loop import tiny_arrays
+from tests.conftest import tiny_arrays
 
 CLASSES = [f"class{i}" for i in range(10)]
 

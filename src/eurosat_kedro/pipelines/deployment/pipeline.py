@@ -45,7 +45,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 quantize_onnx_int8,
                 ["onnx_model", "val_arrays", "params:deployment.int8.calibration_images"],
                 "onnx_model_int8",
-                name="quantize_int8",
+                name="quantize_onnx_int8",
             ),
             Node(
                 compare_int8,

@@ -16,24 +16,8 @@ from eurosat_kedro.training.checkpoint import Progress
 from eurosat_kedro.training.config import RuntimeConfig, TrainConfig
 from eurosat_kedro.training.distributed import train_distributed
 from eurosat_kedro.training.loop import train
-
-
-def tiny_arrays(n_per_class: int, n_classes: int = 10, seed: int = 0) -> dict:
-    """Images whose mean colour depends on the class, plus noise: learnable in a few steps."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(n_classes), n_per_class)
-    base = np.stack([np.full((64, 64, 3), (25 * c, 255 - 25 * c, (70 * c) % 256)) for c in labels])
-    images = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
-    return {"images": images, "labels": labels.astype(np.int64)}
-
-
-def config(**overrides) -> TrainConfig:
-    params = {"epochs": 3, "batch_size": 16, "lr": 3e-3, "seed": 0, "warmup_fraction": 0.3}
-    return TrainConfig(**{**params, **overrides})
-
-
-def runtime(**overrides) -> RuntimeConfig:
-    return RuntimeConfig(**{"num_threads": 1, **overrides})
+from tests.conftest import tiny_arrays
+from tests.training.conftest import config, runtime
 
 
 @pytest.mark.parametrize("name", ["simple_cnn", "tile_resnet", "resnet18"])

@@ -10,7 +10,8 @@ import pytest
 
 from eurosat_kedro.models import ModelSpec, build_model
 from eurosat_kedro.training.distributed import train_distributed
-from tests.pipelines.training.test_loop import config, runtime, tiny_arrays
+from tests.conftest import tiny_arrays
+from tests.training.conftest import config, runtime
 
 
 @pytest.mark.slow
