@@ -33,3 +33,28 @@ def test_a_pipeline_leaves_no_mlflow_run_open_but_the_users(trained_copy: Path):
         assert mlflow.active_run().info.run_id == mine.info.run_id
         assert mlflow.get_run(mine.info.run_id).info.status == "RUNNING"  # still the user's
     assert mlflow.active_run() is None  # kedro-mlflow's reopenings of it did not stay behind
+
+
+def test_the_private_mlflow_run_stack_is_still_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """CloseMlflowRuns reads MLflow's private stack of active runs (the one private API the
+    hooks use): an MLflow upgrade that moves it must fail here, not silently leave runs open."""
+    from eurosat_kedro.hooks import _active_run_stack
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("stack")
+    assert _active_run_stack() == []
+    with mlflow.start_run() as run:
+        assert [r.info.run_id for r in _active_run_stack()] == [run.info.run_id]
+
+
+def test_a_missing_run_stack_fails_loudly(monkeypatch: pytest.MonkeyPatch):
+    from mlflow.tracking import fluent
+
+    from eurosat_kedro.hooks import _active_run_stack
+
+    monkeypatch.delattr(fluent, "_active_run_stack")
+    with pytest.raises(RuntimeError, match="_active_run_stack is gone"):
+        _active_run_stack()

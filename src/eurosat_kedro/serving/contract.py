@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from .model_card import DEFAULT_PRECISION
+
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
 
@@ -46,7 +48,7 @@ class ServingConfig:
     classes: tuple[str, ...]
     topk: int = DEFAULT_TOPK
     allowed_roots: tuple[str, ...] = ("data",)
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
 
     def to_json(self) -> dict:
         return {key: list(v) if isinstance(v, tuple) else v for key, v in asdict(self).items()}
@@ -57,7 +59,7 @@ class ServingConfig:
             classes=tuple(data["classes"]),
             topk=int(data.get("topk", DEFAULT_TOPK)),
             allowed_roots=tuple(data.get("allowed_roots") or ()),
-            precision=data.get("precision", "fp32"),
+            precision=data.get("precision", DEFAULT_PRECISION),
         )
 
 

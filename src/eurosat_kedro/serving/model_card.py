@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 PREPROCESSING = "eurosat_kedro.preprocessing.normalize"
+DEFAULT_PRECISION = "fp32"  # what an export writes; int8 after quantisation
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ModelCard:
     torch: str = "unknown"
     preprocessing: str = PREPROCESSING
     tta: bool = False
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
     full_map_convs_as_matmul: int = 0  # convolutions exported as matrix products
 
     def to_props(self) -> dict[str, str]:

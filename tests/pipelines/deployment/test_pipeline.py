@@ -60,18 +60,22 @@ def _catalog(tmp_path: Path) -> DataCatalog:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A new MLflow store in tmp_path, with an experiment of its own (the active experiment
+    id may be another test's store's); the previous tracking URI is restored after."""
+    previous = mlflow.get_tracking_uri()
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(uri)
-    monkeypatch.chdir(tmp_path)  # before the experiment: its artifacts go to ./mlruns
-    mlflow.set_experiment("deployment")  # not an experiment id another test's store set
-    return uri
+    experiment = mlflow.MlflowClient().create_experiment("deployment", str(tmp_path / "mlruns"))
+    yield experiment
+    mlflow.set_tracking_uri(previous)
 
 
 def test_the_logged_model_is_what_gets_registered(tmp_path: Path, store: str):
     catalog = _catalog(tmp_path)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=store) as run:
         outputs = SequentialRunner().run(create_pipeline(), catalog)
     logged = catalog["logged_model"].load()
     assert logged["logged"] and logged["run_id"] == run.info.run_id
@@ -87,7 +91,7 @@ def test_the_logged_model_is_what_gets_registered(tmp_path: Path, store: str):
 
 def test_an_equal_model_becomes_challenger(tmp_path: Path, store: str):
     for _ in range(2):
-        with mlflow.start_run():
+        with mlflow.start_run(experiment_id=store):
             outputs = SequentialRunner().run(create_pipeline(), _catalog(tmp_path))
     report = outputs["registry_report"].load()
     assert report["version"] == "2" and report["alias"] == "challenger"

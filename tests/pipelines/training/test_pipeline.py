@@ -56,7 +56,9 @@ def test_an_active_mlflow_run_gets_the_machine_as_tags_and_every_epoch(tmp_path:
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with mlflow.start_run() as run:
+        # an experiment of this store: the active one may be another test's store's
+        experiment = mlflow.MlflowClient().create_experiment("training", str(tmp_path / "mlruns"))
+        with mlflow.start_run(experiment_id=experiment) as run:
             SequentialRunner().run(create_pipeline(), _catalog(epochs=1))
         logged = mlflow.MlflowClient().get_run(run.info.run_id).data
     finally:
