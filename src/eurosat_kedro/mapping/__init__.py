@@ -5,13 +5,15 @@ Plain Python on rasterio and NumPy; no Kedro (the mapping pipeline's nodes call 
 
 from .classify import classify_windows
 from .grid import CLASS_NODATA, GeoGrid, WindowGrid, class_areas
+from .radiometry import ProductRadiometry, resolve_offset
 from .render import class_colours, map_figure
 from .scene import Scene, SceneError, SceneReader, open_scene, parse_bands
-from .stretch import choose_limits, to_uint8
+from .stretch import choose_limits, resolved_type, to_uint8
 
 __all__ = [
     "CLASS_NODATA",
     "GeoGrid",
+    "ProductRadiometry",
     "Scene",
     "SceneError",
     "SceneReader",
@@ -23,5 +25,7 @@ __all__ = [
     "map_figure",
     "open_scene",
     "parse_bands",
+    "resolve_offset",
+    "resolved_type",
     "to_uint8",
 ]

@@ -49,7 +49,7 @@ def classify_windows(
     with scene.reader() as reader:
         for r in range(rows):
             values, valid = reader.read(Window(0, r * stride, strip_width, grid.size))
-            rgb = to_uint8(values, limits)
+            rgb = to_uint8(values, limits, valid)
             for c in range(cols):
                 x = c * stride
                 if 1.0 - valid[:, x : x + grid.size].mean() > max_nodata_fraction:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,8 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from eurosat_kedro.preprocessing import IMAGE_SIZE
+
+from .radiometry import ProductRadiometry, find_metadata, read_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class Scene:
     transform: rasterio.Affine
     dtype: str
     has_mask: bool  # a nodata value, an alpha band or an internal mask
+    product: ProductRadiometry | None = None  # what the product metadata says, when found
 
     @property
     def name(self) -> str:
@@ -104,7 +107,15 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
                 f"mapping.bands do not exist (indexes start at 1)"
             )
         sources = [(str(path), i) for i in indexes]
-    return _scene_from_headers(sources)
+    scene = _scene_from_headers(sources)
+    metadata = find_metadata(Path(sources[0][0]))
+    if metadata is None:
+        return scene
+    try:
+        product = read_metadata(metadata)
+    except ValueError as error:
+        raise SceneError(str(error)) from error
+    return replace(scene, product=product)
 
 
 def band_files(path: Path, bands: list[str]) -> list[Path]:

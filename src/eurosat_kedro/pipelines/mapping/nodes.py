@@ -20,6 +20,8 @@ from eurosat_kedro.mapping import (
     class_colours,
     classify_windows,
     map_figure,
+    resolve_offset,
+    resolved_type,
     to_uint8,
 )
 from eurosat_kedro.serving.classifier import OnnxClassifier
@@ -27,13 +29,28 @@ from eurosat_kedro.serving.classifier import OnnxClassifier
 logger = logging.getLogger(__name__)
 
 
-def choose_stretch(mapping_scene: Scene, stretch: dict, preview_size: int) -> dict:
-    """The ``[low, high] -> [0, 255]`` stretch; a percentile one from a decimated read."""
+def choose_stretch(mapping_scene: Scene, stretch: dict, offset_setting, preview_size: int) -> dict:
+    """The stretch of the scene's values to EuroSAT's bytes: EuroSAT's recipe after the
+    product's offset (``mapping.offset``: auto reads the product metadata or the acquisition
+    date) for Sentinel-2, ``none`` for uint8 RGB; percentiles and reflectance (0-1) are
+    recognised from a decimated read."""
+    kind = resolved_type(stretch, mapping_scene.dtype)
+    files = [file for file, _ in mapping_scene.bands]
+    offset = (
+        resolve_offset(offset_setting, mapping_scene.product, files) if kind == "eurosat" else None
+    )
     sample = valid = None
-    if stretch.get("type") == "percentile":
+    if kind == "percentile" or (kind == "eurosat" and mapping_scene.dtype.startswith("float")):
         with mapping_scene.reader() as reader:
             sample, valid = reader.preview(preview_size)
-    limits = choose_limits(stretch, mapping_scene.dtype, sample, valid)
+    product = mapping_scene.product
+    if kind == "eurosat" and product is not None and product.level == "L2A":
+        logger.info(
+            "%s is Level-2A (surface reflectance); EuroSAT was made from Level-1C (top of "
+            "atmosphere), so the scene looks darker, most in blue, than the training tiles",
+            mapping_scene.name,
+        )
+    limits = choose_limits(stretch, mapping_scene.dtype, sample, valid, offset)
     logger.info(
         "%s (%s, %dx%d px): stretch %s",
         mapping_scene.name,

@@ -10,7 +10,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 choose_stretch,
-                ["mapping_scene", "params:mapping.stretch", "params:mapping.preview_size"],
+                [
+                    "mapping_scene",
+                    "params:mapping.stretch",
+                    "params:mapping.offset",
+                    "params:mapping.preview_size",
+                ],
                 "scene_stretch",
                 name="choose_stretch",
             ),
