@@ -69,3 +69,61 @@ def colour_logits(tiles: np.ndarray, n_classes: int = 26) -> np.ndarray:
     logits = np.zeros((len(tiles), n_classes), np.float32)
     logits[np.arange(len(tiles)), classes.astype(int)] = 10.0
     return logits
+
+
+MTD_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-{level_short}_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-{level_short}.xsd">
+<n1:General_Info><Product_Info><PROCESSING_LEVEL>Level-{level_short}</PROCESSING_LEVEL>
+<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE></Product_Info>
+<Product_Image_Characteristics>{offsets}</Product_Image_Characteristics></n1:General_Info>
+</n1:Level-{level_short}_User_Product>
+"""
+
+
+def write_safe(
+    root: Path,
+    rgb_dn: np.ndarray,
+    level: str = "L1C",
+    baseline: str = "05.09",
+    offset: int = -1000,
+    transform: Affine = ORIGIN,
+    date: str = "20240601T101031",
+) -> Path:
+    """A Sentinel-2 .SAFE folder in the real layout of ``level`` holding ``rgb_dn`` ((3, h, w)
+    uint16 DN of B04, B03, B02) as lossless JP2 10 m bands, and its metadata with the
+    ``offset`` (RADIO_ADD_OFFSET / BOA_ADD_OFFSET) of every band."""
+    short = level[1:]  # 1C / 2A
+    tile = "T33UUU"
+    safe = root / f"S2B_MSI{level}_{date}_N{baseline.replace('.', '')}_R022_{tile}_{date}.SAFE"
+    granule = safe / "GRANULE" / f"{level}_{tile}_A012345_{date}" / "IMG_DATA"
+    if level == "L2A":
+        granule = granule / "R10m"
+    granule.mkdir(parents=True)
+    tag = "RADIO_ADD_OFFSET" if level == "L1C" else "BOA_ADD_OFFSET"
+    offsets = "".join(f'<{tag} band_id="{b}">{offset}</{tag}>' for b in range(13))
+    (safe / f"MTD_MSI{level}.xml").write_text(
+        MTD_TEMPLATE.format(level_short=short, baseline=baseline, offsets=offsets)
+    )
+    suffix = "_10m" if level == "L2A" else ""
+    for band, values in zip(("B04", "B03", "B02"), rgb_dn, strict=True):
+        with rasterio.open(
+            granule / f"{tile}_{date}_{band}{suffix}.jp2",
+            "w",
+            driver="JP2OpenJPEG",
+            width=values.shape[1],
+            height=values.shape[0],
+            count=1,
+            dtype="uint16",
+            crs=UTM33,
+            transform=transform,
+            QUALITY=100,
+            REVERSIBLE="YES",
+        ) as dst:
+            dst.write(values.astype(np.uint16), 1)
+    return safe
+
+
+def eurosat_bytes_to_dn(rgb: np.ndarray, offset: int = -1000) -> np.ndarray:
+    """The inverse of EuroSAT's recipe: bytes 1-255 to the DN a product stores (DN 0-2750,
+    minus ``offset``); byte 0 (EuroSAT's nodata) becomes DN 0 + the offset's shift too."""
+    return (np.rint((rgb.astype(np.float64) - 1) * 2750 / 254) - offset).clip(0).astype(np.uint16)

@@ -26,7 +26,8 @@ QUANTIFICATION = 10000.0  # reflectance = (DN + offset) / QUANTIFICATION
 OFFSET_SINCE = date(2022, 1, 25)  # products processed from this day carry the offset
 BASELINE_OFFSET = -1000.0
 RGB_BAND_IDS = ("1", "2", "3")  # band_id of B02, B03, B04 in the product metadata
-METADATA_NAMES = ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml")
+# MTD_MSIL1C.xml / MTD_MSIL2A.xml since baseline 02.04; S2A_OPER_MTD_SAFL1C_....xml before
+METADATA_NAME = re.compile(r"^(MTD_MSIL(1C|2A)|S2[AB]_\w*_MTD_SAFL(1C|2A)\w*)\.xml$")
 _DATE = re.compile(r"(?<!\d)(20\d\d)(\d\d)(\d\d)T\d{6}")
 
 
@@ -43,12 +44,21 @@ class ProductRadiometry:
 
 def read_metadata(path: Path) -> ProductRadiometry:
     """The radiometry of a product from its MTD_MSIL1C.xml / MTD_MSIL2A.xml; a file that
-    cannot be parsed is a ValueError naming it."""
+    cannot be read or parsed is a ValueError naming it."""
     try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as error:
+        text = Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read ({error})") from error
+    return parse_metadata(text, str(path))
+
+
+def parse_metadata(text: bytes, source: str) -> ProductRadiometry:
+    """``read_metadata`` of the file's content; ``source`` names it in errors."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as error:
         raise ValueError(
-            f"{path} cannot be parsed as Sentinel-2 product metadata ({error}); give the "
+            f"{source} cannot be parsed as Sentinel-2 product metadata ({error}); give the "
             "band files with mapping.offset set instead"
         ) from error
     offsets = {
@@ -59,14 +69,14 @@ def read_metadata(path: Path) -> ProductRadiometry:
     }
     rgb = {offsets[band] for band in RGB_BAND_IDS if band in offsets}
     if len(rgb) > 1:
-        raise ValueError(f"{path}: bands B02, B03, B04 have different offsets {sorted(rgb)}")
+        raise ValueError(f"{source}: bands B02, B03, B04 have different offsets {sorted(rgb)}")
     baseline = _text(root, "PROCESSING_BASELINE")
     level = _text(root, "PROCESSING_LEVEL") or _text(root, "PRODUCT_TYPE") or ""
     return ProductRadiometry(
         offset=rgb.pop() if rgb else 0.0,
         level="L2A" if "2A" in level else "L1C" if "1C" in level else None,
         baseline=baseline,
-        source=str(path),
+        source=source,
     )
 
 
@@ -81,9 +91,9 @@ def find_metadata(band_file: Path, levels: int = 5) -> Path | None:
     """The product metadata of a band file inside a .SAFE folder (up to ``levels`` folders
     above it: ``GRANULE/<granule>/IMG_DATA/R10m/`` in an L2A product), or beside it."""
     for folder in [band_file.parent, *band_file.parent.parents][: levels + 1]:
-        for name in METADATA_NAMES:
-            if (folder / name).is_file():
-                return folder / name
+        found = sorted(p for p in folder.glob("*.xml") if METADATA_NAME.match(p.name))
+        if found:
+            return found[0]
     return None
 
 

@@ -21,6 +21,7 @@ from rasterio.windows import Window
 from eurosat_kedro.preprocessing import IMAGE_SIZE
 
 from .radiometry import ProductRadiometry, find_metadata, read_metadata
+from .safe import RGB_BANDS, ProductError, is_product, open_product
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +82,20 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
     if not path:
         raise SceneError(
             "Set the scene to map: kedro run --pipelines mapping --params "
-            '"mapping.scene=PATH" (a GeoTIFF, or a Sentinel-2 band folder)'
+            '"mapping.scene=PATH" (a GeoTIFF, a Sentinel-2 band folder, a .SAFE product, '
+            "its .zip or its MTD XML)"
         )
     path = Path(path).expanduser()
     if not path.exists():
         raise SceneError(f"mapping.scene {str(path)!r}: no such file or folder")
     picked = parse_bands(bands)
+    if is_product(path) and not (picked and isinstance(picked[0], int)):
+        try:
+            product = open_product(path, picked or RGB_BANDS)
+        except (ProductError, ValueError) as error:
+            raise SceneError(str(error)) from error
+        scene = _scene_from_headers([(file, 1) for file in product.band_files])
+        return replace(scene, product=product.radiometry)
     if picked and isinstance(picked[0], str):
         sources = [(str(f), 1) for f in band_files(path, picked)]
     elif path.is_dir():
@@ -148,7 +157,7 @@ def band_files(path: Path, bands: list[str]) -> list[Path]:
     return found
 
 
-def _header(path: Path) -> dict:
+def _header(path: str | Path) -> dict:
     try:
         with rasterio.open(path) as src:
             return {
@@ -168,7 +177,7 @@ def _header(path: Path) -> dict:
 
 
 def _scene_from_headers(sources: list[tuple[str, int]]) -> Scene:
-    headers = {file: _header(Path(file)) for file, _ in sources}
+    headers = {file: _header(file) for file, _ in sources}
     first_file = sources[0][0]
     first = headers[first_file]
     for file, header in headers.items():

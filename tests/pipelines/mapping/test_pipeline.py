@@ -20,7 +20,13 @@ from eurosat_kedro.mapping import CLASS_NODATA, choose_limits, to_uint8
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.predict import softmax
 from tests.conftest import run_session
-from tests.mapping.conftest import UTM33, bigearthnet_patch, write_tif
+from tests.mapping.conftest import (
+    UTM33,
+    bigearthnet_patch,
+    eurosat_bytes_to_dn,
+    write_safe,
+    write_tif,
+)
 
 SCENE_ORIGIN = Affine.translation(500000, 5200000) @ Affine.scale(10, -10)
 
@@ -87,6 +93,23 @@ def test_every_map_pixel_is_the_served_models_prediction_of_its_tile(trained_cop
     assert areas["windows"].sum() == 36 and areas["share"].sum() == pytest.approx(1)
     png = _outputs(trained_copy) / "landuse_map.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("level", ["L1C", "L2A"])
+def test_tiles_rebuilt_into_a_baseline_05_09_product_map_to_their_own_predictions(
+    trained_copy, mosaic, tmp_path: Path, level: str
+):
+    """EuroSAT tiles -> the DN a baseline 05.09 product stores (EuroSAT's recipe inverted,
+    plus the 1000 offset) -> a .SAFE -> the map: each cell is the tile's own prediction."""
+    path, tiles = mosaic
+    with rasterio.open(path) as src:
+        dn = eurosat_bytes_to_dn(src.read(), offset=-1000)
+    safe = write_safe(tmp_path, dn, level=level, baseline="05.09", transform=SCENE_ORIGIN)
+    _, ids, confidence = _map(trained_copy, str(safe))
+    # EuroSAT's byte 0 is nodata: a product cannot store it, so the tiles' rare 0s come back 1
+    probabilities = softmax(_served(trained_copy).logits(np.maximum(tiles, 1)))
+    assert ids.tolist() == probabilities.argmax(axis=1).reshape(6, 6).tolist()
+    assert confidence == pytest.approx(probabilities.max(axis=1).reshape(6, 6), abs=1e-5)
 
 
 def test_mapping_is_not_part_of_the_default_run(trained_project):
