@@ -88,10 +88,13 @@ def write_safe(
     offset: int = -1000,
     transform: Affine = ORIGIN,
     date: str = "20240601T101031",
+    mask: np.ndarray | None = None,
 ) -> Path:
     """A Sentinel-2 .SAFE folder in the real layout of ``level`` holding ``rgb_dn`` ((3, h, w)
     uint16 DN of B04, B03, B02) as lossless JP2 10 m bands, and its metadata with the
-    ``offset`` (RADIO_ADD_OFFSET / BOA_ADD_OFFSET) of every band."""
+    ``offset`` (RADIO_ADD_OFFSET / BOA_ADD_OFFSET) of every band; with ``mask``, the L2A
+    scene classification (SCL values, at 20 m: half the 10 m size) or the L1C classification
+    mask (3 bands of 0/1 at 60 m)."""
     short = level[1:]  # 1C / 2A
     tile = "T33UUU"
     safe = root / f"S2B_MSI{level}_{date}_N{baseline.replace('.', '')}_R022_{tile}_{date}.SAFE"
@@ -106,21 +109,35 @@ def write_safe(
     )
     suffix = "_10m" if level == "L2A" else ""
     for band, values in zip(("B04", "B03", "B02"), rgb_dn, strict=True):
-        with rasterio.open(
-            granule / f"{tile}_{date}_{band}{suffix}.jp2",
-            "w",
-            driver="JP2OpenJPEG",
-            width=values.shape[1],
-            height=values.shape[0],
-            count=1,
-            dtype="uint16",
-            crs=UTM33,
-            transform=transform,
-            QUALITY=100,
-            REVERSIBLE="YES",
-        ) as dst:
-            dst.write(values.astype(np.uint16), 1)
+        write_jp2(granule / f"{tile}_{date}_{band}{suffix}.jp2", values[None], transform)
+    if mask is not None and level == "L2A":
+        scl = granule.parent / "R20m" / f"{tile}_{date}_SCL_20m.jp2"
+        scl.parent.mkdir()
+        write_jp2(scl, mask[None].astype(np.uint8), transform @ Affine.scale(2))
+    elif mask is not None:
+        qi = granule.parent / "QI_DATA" / "MSK_CLASSI_B00.jp2"
+        qi.parent.mkdir()
+        write_jp2(qi, mask.astype(np.uint8), transform @ Affine.scale(6))
     return safe
+
+
+def write_jp2(path: Path, bands: np.ndarray, transform: Affine) -> Path:
+    """``bands`` ``(count, h, w)`` as a lossless JPEG 2000 in UTM 33N."""
+    with rasterio.open(
+        path,
+        "w",
+        driver="JP2OpenJPEG",
+        width=bands.shape[2],
+        height=bands.shape[1],
+        count=bands.shape[0],
+        dtype=bands.dtype.name,
+        crs=UTM33,
+        transform=transform,
+        QUALITY=100,
+        REVERSIBLE="YES",
+    ) as dst:
+        dst.write(bands)
+    return path
 
 
 def eurosat_bytes_to_dn(rgb: np.ndarray, offset: int = -1000) -> np.ndarray:

@@ -12,7 +12,9 @@ from rasterio.crs import CRS
 
 from eurosat_kedro.datasets import GeoTiffDataset
 from eurosat_kedro.mapping import (
+    CLASS_MASKED,
     CLASS_NODATA,
+    CLASS_UNCERTAIN,
     GeoGrid,
     SceneReader,
     WindowGrid,
@@ -117,9 +119,19 @@ def _grid(crs, transform=MAP_ORIGIN) -> GeoGrid:
     )
 
 
+def test_masked_and_uncertain_windows_are_counted_apart_from_the_classes():
+    grid = _grid(CRS.from_epsg(32633))
+    grid.values[0, 0], grid.values[0, 1] = CLASS_MASKED, CLASS_UNCERTAIN
+    areas = class_areas(grid).set_index("class")
+    assert areas["windows"].tolist() == [1, 1, 1, 1, 1]
+    assert areas.loc[["A", "B", "C"], "share"].sum() == pytest.approx(1)
+    assert areas.loc["masked", "area_km2"] == pytest.approx(0.64 * 0.64)
+    assert np.isnan(areas.loc["masked", "share"])
+
+
 def test_areas_in_km2_on_a_projected_crs():
     areas = class_areas(_grid(CRS.from_epsg(32633))).set_index("class")
-    assert areas["windows"].tolist() == [3, 1, 1]
+    assert areas["windows"].tolist() == [3, 1, 1, 0, 0]  # A, B, C, masked, uncertain
     assert areas["area_km2"]["A"] == pytest.approx(3 * 0.64 * 0.64)
     assert areas["pixels"]["A"] == 3 * 64 * 64 and areas["share"].sum() == pytest.approx(1)
 
@@ -128,7 +140,8 @@ def test_areas_in_km2_on_a_projected_crs():
 def test_areas_without_a_projected_crs_are_in_pixels_with_a_warning(crs, caplog):
     with caplog.at_level(logging.WARNING):
         areas = class_areas(_grid(crs, Affine.scale(64)))
-    assert areas["area_km2"].isna().all() and areas["pixels"].tolist() == [3 * 4096, 4096, 4096]
+    assert areas["area_km2"].isna().all()
+    assert areas["pixels"].tolist() == [3 * 4096, 4096, 4096, 0, 0]
     assert "areas are in windows and scene pixels only" in caplog.text
 
 

@@ -9,7 +9,7 @@ from rasterio.windows import Window
 
 from eurosat_kedro.serving.predict import softmax
 
-from .grid import CLASS_NODATA, WindowGrid
+from .grid import CLASS_MASKED, CLASS_NODATA, CLASS_UNCERTAIN, WindowGrid
 from .scene import Scene
 from .stretch import to_uint8
 
@@ -21,9 +21,13 @@ def classify_windows(
     stride: int,
     batch_size: int,
     max_nodata_fraction: float,
+    max_masked_fraction: float = 0.5,
+    min_confidence: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class ids (uint8, ``CLASS_NODATA`` where not classified) and top-class probabilities
-    (float32, NaN there) on the window grid.
+    """Class ids (uint8, ``CLASS_NODATA`` where not classified, ``CLASS_MASKED`` where more of
+    the window than ``max_masked_fraction`` is masked by the product's mask,
+    ``CLASS_UNCERTAIN`` where the top class is less likely than ``min_confidence``) and
+    top-class probabilities (float32, NaN where not classified) on the window grid.
 
     ``logits`` maps uint8 ``(N, 64, 64, 3)`` tiles to ``(N, classes)``. One strip of
     ``64 x width`` pixels is read per grid row, and at most ``batch_size`` + one row of tiles
@@ -41,18 +45,26 @@ def classify_windows(
         if pending:
             probabilities = softmax(logits(np.stack(pending)))
             r, c = np.array(where).T
-            ids[r, c] = probabilities.argmax(axis=1)
-            confidence[r, c] = probabilities.max(axis=1)
+            top = probabilities.max(axis=1)
+            ids[r, c] = np.where(
+                top < (min_confidence or 0), CLASS_UNCERTAIN, probabilities.argmax(axis=1)
+            )
+            confidence[r, c] = top
             pending.clear()
             where.clear()
 
     with scene.reader() as reader:
         for r in range(rows):
-            values, valid = reader.read(Window(0, r * stride, strip_width, grid.size))
+            strip = Window(0, r * stride, strip_width, grid.size)
+            values, valid = reader.read(strip)
+            masked = reader.masked(strip)
             rgb = to_uint8(values, limits, valid)
             for c in range(cols):
                 x = c * stride
                 if 1.0 - valid[:, x : x + grid.size].mean() > max_nodata_fraction:
+                    continue
+                if masked[:, x : x + grid.size].mean() > max_masked_fraction:
+                    ids[r, c] = CLASS_MASKED
                     continue
                 pending.append(rgb[:, x : x + grid.size])
                 where.append((r, c))

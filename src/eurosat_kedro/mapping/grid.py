@@ -15,7 +15,10 @@ from eurosat_kedro.preprocessing import IMAGE_SIZE
 
 logger = logging.getLogger(__name__)
 
-CLASS_NODATA = 255
+CLASS_NODATA = 255  # not classified: outside the scene or mostly nodata
+CLASS_MASKED = 254  # masked: cloud, shadow, snow, saturated... (the product's mask)
+CLASS_UNCERTAIN = 253  # classified, but the top class is less likely than mapping.min_confidence
+NON_CLASS_VALUES = {"masked": CLASS_MASKED, "uncertain": CLASS_UNCERTAIN}
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,12 @@ class GeoGrid:
 
 
 def class_areas(class_map: GeoGrid) -> pd.DataFrame:
-    """Per class: windows, scene pixels, area in km2 (NaN without a projected CRS) and share
-    of the classified windows."""
+    """Per class, then for the ``masked`` and ``uncertain`` windows: windows, scene pixels,
+    area in km2 (NaN without a projected CRS) and, for the classes, share of the classified
+    windows."""
     ids = class_map.values
-    counts = np.bincount(ids[ids != class_map.nodata].ravel(), minlength=len(class_map.classes))
+    n_classes = len(class_map.classes)
+    counts = np.bincount(ids[ids < n_classes].ravel(), minlength=n_classes)
     cell = abs(class_map.transform.determinant)  # CRS units (or pixels) squared
     km2_per_cell = float("nan")
     if class_map.crs is not None and class_map.crs.is_projected:
@@ -81,14 +86,15 @@ def class_areas(class_map: GeoGrid) -> pd.DataFrame:
         )
     cell_pixels = class_map.tags.get("stride")
     total = counts.sum()
+    others = np.array([int((ids == value).sum()) for value in NON_CLASS_VALUES.values()])
+    windows = np.concatenate([counts, others])
+    shares = counts / total if total else np.zeros(n_classes)
     return pd.DataFrame(
         {
-            "class": class_map.classes,
-            "windows": counts[: len(class_map.classes)],
-            "pixels": counts[: len(class_map.classes)] * int(cell_pixels) ** 2
-            if cell_pixels
-            else np.nan,
-            "area_km2": counts[: len(class_map.classes)] * km2_per_cell,
-            "share": counts[: len(class_map.classes)] / total if total else 0.0,
+            "class": [*class_map.classes, *NON_CLASS_VALUES],
+            "windows": windows,
+            "pixels": windows * int(cell_pixels) ** 2 if cell_pixels else np.nan,
+            "area_km2": windows * km2_per_cell,
+            "share": np.concatenate([shares, [np.nan] * len(others)]),
         }
     )

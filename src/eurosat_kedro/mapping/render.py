@@ -7,10 +7,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .grid import GeoGrid  # noqa: E402
+from .grid import NON_CLASS_VALUES, GeoGrid  # noqa: E402
 
 # One colour per EuroSAT class; other class names get tab20's colours
 CLASS_COLOURS = {
@@ -25,15 +24,19 @@ CLASS_COLOURS = {
     "River": (60, 140, 230),
     "SeaLake": (20, 40, 150),
 }
+NON_CLASS_COLOURS = {"masked": (255, 255, 255), "uncertain": (0, 0, 0)}
 
 
 def class_colours(classes: list[str]) -> dict[int, tuple[int, int, int, int]]:
-    """``{class id: RGBA 0-255}``, as a GeoTIFF colour table takes it."""
+    """``{map value: RGBA 0-255}`` for the classes, masked (white) and uncertain (black), as
+    a GeoTIFF colour table takes it."""
     tab20 = plt.get_cmap("tab20")
     out = {}
     for i, name in enumerate(classes):
         rgb = CLASS_COLOURS.get(name) or tuple(int(255 * v) for v in tab20(i % 20)[:3])
         out[i] = (*rgb, 255)
+    for name, value in NON_CLASS_VALUES.items():
+        out[value] = (*NON_CLASS_COLOURS[name], 255)
     return out
 
 
@@ -41,6 +44,13 @@ def _extent(transform, width: int, height: int) -> list[float]:
     left, top = transform @ (0, 0)
     right, bottom = transform @ (width, height)
     return [left, right, bottom, top]
+
+
+def _figure_size(width: int, height: int) -> tuple[float, float]:
+    """Two panels shaped like the scene (6 inches on the longer side) and the legend."""
+    aspect = min(max(width / height, 0.25), 4.0)
+    panel_w, panel_h = (6.0, 6.0 / aspect) if aspect >= 1 else (6.0 * aspect, 6.0)
+    return 2 * panel_w + 3.0, panel_h + 1.0
 
 
 def map_figure(
@@ -54,17 +64,16 @@ def map_figure(
     """``preview``: uint8 ``(h, w, 3)`` of the whole scene; ``scene_size``: (width, height)."""
     classes = class_map.classes
     colours = class_colours(classes)
-    cmap = ListedColormap([np.array(colours[i][:3]) / 255 for i in range(len(classes))])
-    shown = np.ma.masked_equal(class_map.values, class_map.nodata)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5))
+    lut = np.zeros((256, 4))  # map value -> RGBA; nodata stays transparent
+    for value, rgba in colours.items():
+        lut[value] = np.array(rgba) / 255
+    fig, (left, right) = plt.subplots(1, 2, figsize=_figure_size(*scene_size))
     left.imshow(preview, extent=_extent(scene_transform, *scene_size), interpolation="nearest")
     left.set_title("scene (RGB as the model sees it)")
     height, width = class_map.values.shape
+    right.set_facecolor((0.9, 0.9, 0.9))  # nodata
     right.imshow(
-        shown,
-        cmap=cmap,
-        vmin=-0.5,
-        vmax=len(classes) - 0.5,
+        lut[class_map.values],
         interpolation="nearest",
         extent=_extent(class_map.transform, width, height),
     )
@@ -78,6 +87,11 @@ def map_figure(
             color=np.array(colours[i][:3]) / 255, label=f"{name} {100 * shares.get(name, 0):.1f}%"
         )
         for i, name in enumerate(classes)
+    ]
+    handles += [
+        Patch(facecolor=np.array(NON_CLASS_COLOURS[name]) / 255, edgecolor="grey", label=name)
+        for name, value in NON_CLASS_VALUES.items()
+        if (class_map.values == value).any()
     ]
     right.legend(
         handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False

@@ -26,6 +26,8 @@ class Product:
     name: str
     band_files: tuple[str, ...]  # red, green, blue
     radiometry: ProductRadiometry | None
+    mask_file: str | None = None  # L2A: the scene classification (SCL); L1C: MSK_CLASSI_B00
+    mask_kind: str | None = None  # "scl" | "classi"
 
 
 def is_product(path: Path) -> bool:
@@ -41,20 +43,33 @@ def open_product(path: Path, bands=RGB_BANDS) -> Product:
         path = path.parent  # the MTD XML: its folder is the product
     if path.is_dir():
         members = _folder_members(path)
-        band_files = [str(path / m) for m in find_bands(members, path.name, bands)]
-        metadata = _metadata_member(members)
-        text = (path / metadata).read_bytes() if metadata else None
-        source = str(path / metadata) if metadata else ""
+        root = str(path)
+
+        def read(member: str) -> bytes:
+            return (path / member).read_bytes()
+
     else:
         members, read = _zip_members(path)
-        band_files = [
-            f"/vsizip/{path.resolve()}/{m}" for m in find_bands(members, path.name, bands)
-        ]
-        metadata = _metadata_member(members)
-        text = read(metadata) if metadata else None
-        source = f"{path}!{metadata}" if metadata else ""
-    radiometry = parse_metadata(text, source) if text is not None else None
-    return Product(path.name, tuple(band_files), radiometry)
+        root = f"/vsizip/{path.resolve()}"  # GDAL reads the bands inside the zip in place
+    band_files = [f"{root}/{m}" for m in find_bands(members, path.name, bands)]
+    mask, kind = find_mask(members)
+    metadata = _metadata_member(members)
+    radiometry = parse_metadata(read(metadata), f"{root}/{metadata}") if metadata else None
+    mask_file = f"{root}/{mask}" if mask else None
+    return Product(path.name, tuple(band_files), radiometry, mask_file, kind)
+
+
+def find_mask(members: list[str]) -> tuple[str | None, str | None]:
+    """The product's cloud mask: the L2A scene classification at 20 m, else the L1C
+    classification mask (baseline >= 04.00); ``(None, None)`` when it has neither."""
+    patterns = {
+        "scl": re.compile(r"(^|/)GRANULE/[^/]+/IMG_DATA/R20m/[^/]*_SCL_20m\.jp2$"),
+        "classi": re.compile(r"(^|/)GRANULE/[^/]+/QI_DATA/MSK_CLASSI_B00\.jp2$"),
+    }
+    for kind, pattern in patterns.items():
+        if found := sorted(m for m in members if pattern.search(m)):
+            return found[0], kind
+    return None, None
 
 
 def find_bands(members: list[str], product: str, bands=RGB_BANDS) -> list[str]:

@@ -16,6 +16,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import RasterioIOError
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from eurosat_kedro.preprocessing import IMAGE_SIZE
@@ -38,6 +39,23 @@ class SceneError(ValueError):
     """A scene that cannot be mapped; the message names the file and the fix."""
 
 
+# Sentinel-2 L2A scene classification (SCL) values masked by default: no data (0), saturated or
+# defective (1), cloud shadows (3), cloud medium / high probability (8, 9), thin cirrus (10),
+# snow or ice (11)
+SCL_MASKED = (0, 1, 3, 8, 9, 10, 11)
+
+
+@dataclass(frozen=True)
+class SceneMask:
+    """Where the scene must not be classified: an L2A scene classification (``scl``; pixels
+    of ``masked_values``) or an L1C classification mask (``classi``: any non-zero band:
+    opaque clouds, cirrus, snow), read on the scene's grid with nearest resampling."""
+
+    file: str
+    kind: str  # "scl" | "classi"
+    masked_values: tuple[int, ...] = SCL_MASKED
+
+
 @dataclass(frozen=True)
 class Scene:
     """Where the red, green and blue values are, and the grid they share."""
@@ -50,6 +68,7 @@ class Scene:
     dtype: str
     has_mask: bool  # a nodata value, an alpha band or an internal mask
     product: ProductRadiometry | None = None  # what the product metadata says, when found
+    mask: SceneMask | None = None  # the product's cloud / snow mask, when it has one
 
     @property
     def name(self) -> str:
@@ -95,7 +114,8 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
         except (ProductError, ValueError) as error:
             raise SceneError(str(error)) from error
         scene = _scene_from_headers([(file, 1) for file in product.band_files])
-        return replace(scene, product=product.radiometry)
+        mask = SceneMask(product.mask_file, product.mask_kind) if product.mask_file else None
+        return replace(scene, product=product.radiometry, mask=mask)
     if picked and isinstance(picked[0], str):
         sources = [(str(f), 1) for f in band_files(path, picked)]
     elif path.is_dir():
@@ -231,13 +251,37 @@ class SceneReader:
         for file, _ in self.scene.bands:
             if file not in self._files:
                 self._files[file] = rasterio.open(file)
+
+        if self.scene.mask is not None:
+            self._mask_src = rasterio.open(self.scene.mask.file)
+            self._mask = WarpedVRT(  # the mask on the scene's grid, nearest: classes stay
+                self._mask_src,
+                crs=self.scene.crs,
+                transform=self.scene.transform,
+                width=self.scene.width,
+                height=self.scene.height,
+                resampling=Resampling.nearest,
+            )
         return self
 
     def __exit__(self, *exc) -> None:
         for src in self._files.values():
             src.close()
         self._files.clear()
+        if self.scene.mask is not None:
+            self._mask.close()
+            self._mask_src.close()
         self._env.__exit__(*exc)
+
+    def masked(self, window: Window) -> np.ndarray:
+        """A ``(h, w)`` bool array: True where the product's mask says not to classify."""
+        mask = self.scene.mask
+        if mask is None:
+            return np.zeros((int(window.height), int(window.width)), dtype=bool)
+        values = self._mask.read(window=window, boundless=False)
+        if mask.kind == "scl":
+            return np.isin(values[0], mask.masked_values)
+        return (values != 0).any(axis=0)
 
     def _groups(self) -> list[tuple[rasterio.io.DatasetReader, list[int]]]:
         groups: dict[str, list[int]] = {}

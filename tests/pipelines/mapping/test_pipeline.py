@@ -16,7 +16,13 @@ from PIL import Image
 from rasterio import Affine
 
 from eurosat_kedro.datasets import ServedModelDataset
-from eurosat_kedro.mapping import CLASS_NODATA, choose_limits, to_uint8
+from eurosat_kedro.mapping import (
+    CLASS_MASKED,
+    CLASS_NODATA,
+    CLASS_UNCERTAIN,
+    choose_limits,
+    to_uint8,
+)
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.predict import softmax
 from tests.conftest import run_session
@@ -110,6 +116,40 @@ def test_tiles_rebuilt_into_a_baseline_05_09_product_map_to_their_own_prediction
     probabilities = softmax(_served(trained_copy).logits(np.maximum(tiles, 1)))
     assert ids.tolist() == probabilities.argmax(axis=1).reshape(6, 6).tolist()
     assert confidence == pytest.approx(probabilities.max(axis=1).reshape(6, 6), abs=1e-5)
+
+
+@pytest.mark.parametrize("level", ["L2A", "L1C"])
+def test_cloudy_windows_of_the_products_mask_are_masked_and_counted(
+    trained_copy, mosaic, tmp_path: Path, level: str
+):
+    path, tiles = mosaic
+    with rasterio.open(path) as src:
+        dn = eurosat_bytes_to_dn(src.read(), offset=-1000)
+    if level == "L2A":  # SCL at 20 m (192 x 192): cloud (9) over the first two window rows
+        mask = np.full((192, 192), 4, np.uint8)  # 4: vegetation
+        mask[:64, :] = 9
+    else:  # MSK_CLASSI_B00 at 60 m (64 x 64): opaque clouds over the same rows
+        mask = np.zeros((3, 64, 64), np.uint8)
+        mask[0, :22, :] = 1
+    safe = write_safe(tmp_path, dn, level=level, transform=SCENE_ORIGIN, mask=mask)
+    _, ids, confidence = _map(trained_copy, str(safe))
+    predicted = softmax(_served(trained_copy).logits(np.maximum(tiles, 1))).argmax(axis=1)
+    assert (ids[:2] == CLASS_MASKED).all() and np.isnan(confidence[:2]).all()
+    assert ids[2:].tolist() == predicted.reshape(6, 6)[2:].tolist()
+    areas = pd.read_csv(_outputs(trained_copy) / "landuse_areas.csv").set_index("class")
+    assert areas.loc["masked", "windows"] == 12 and areas["windows"].sum() == 36
+    assert areas.loc["masked", "area_km2"] == pytest.approx(12 * 0.64 * 0.64)
+
+
+def test_windows_below_min_confidence_are_uncertain(trained_copy, mosaic):
+    path, tiles = mosaic
+    _, ids, confidence = _map(trained_copy, str(path), **{"mapping.min_confidence": 0.5})
+    probabilities = softmax(_served(trained_copy).logits(tiles))
+    top = probabilities.max(axis=1).reshape(6, 6)
+    expected = np.where(top < 0.5, CLASS_UNCERTAIN, probabilities.argmax(axis=1).reshape(6, 6))
+    assert ids.tolist() == expected.tolist() and confidence == pytest.approx(top, abs=1e-5)
+    areas = pd.read_csv(_outputs(trained_copy) / "landuse_areas.csv").set_index("class")
+    assert areas.loc["uncertain", "windows"] == int((top < 0.5).sum())
 
 
 def test_mapping_is_not_part_of_the_default_run(trained_project):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 from eurosat_kedro.datasets.served_model_dataset import ServedModel
 from eurosat_kedro.mapping import (
     CLASS_NODATA,
+    NON_CLASS_VALUES,
     GeoGrid,
     Scene,
     WindowGrid,
@@ -77,13 +79,19 @@ def classify_scene(
         stride,
     )
     classifier = OnnxClassifier(mapping_model.onnx_model, classes)
+    scene = mapping_scene
+    if scene.mask is not None:
+        scene = replace(scene, mask=replace(scene.mask, masked_values=tuple(mapping["scl_masked"])))
+        logger.info("Masking %s with %s", scene.name, scene.mask.file)
     ids, confidence = classify_windows(
-        mapping_scene,
+        scene,
         lambda tiles: classifier.logits(tiles, batch_size),
         scene_stretch,
         stride,
         batch_size,
         float(mapping["max_nodata_fraction"]),
+        float(mapping["max_masked_fraction"]),
+        mapping.get("min_confidence"),
     )
     grid = WindowGrid(mapping_scene.width, mapping_scene.height, stride)
     transform = grid.map_transform(mapping_scene.transform)
@@ -93,6 +101,9 @@ def classify_scene(
         "stride": str(stride),
         "window": str(grid.size),
         "stretch": json.dumps(scene_stretch),
+        "mask": scene.mask.file if scene.mask else "",
+        "min_confidence": str(mapping.get("min_confidence")),
+        **{f"value_{name}": str(value) for name, value in NON_CLASS_VALUES.items()},
     }
     logger.info("%d of %d windows classified", int((ids != CLASS_NODATA).sum()), ids.size)
     class_map = GeoGrid(
@@ -100,7 +111,10 @@ def classify_scene(
         transform,
         mapping_scene.crs,
         CLASS_NODATA,
-        "land-use class id: " + ", ".join(f"{i}={c}" for i, c in enumerate(classes)),
+        "land-use class id: "
+        + ", ".join(f"{i}={c}" for i, c in enumerate(classes))
+        + ", "
+        + ", ".join(f"{value}={name}" for name, value in NON_CLASS_VALUES.items()),
         classes,
         class_colours(classes),
         tags,
