@@ -43,11 +43,15 @@ def test_the_private_mlflow_run_stack_is_still_there(
     from eurosat_kedro.hooks import _active_run_stack
 
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("stack")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # restored after: set_tracking_uri copies it
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.MlflowClient().create_experiment("stack", str(tmp_path / "mlruns"))
     assert _active_run_stack() == []
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=experiment) as run:
         assert [r.info.run_id for r in _active_run_stack()] == [run.info.run_id]
+    mlflow.set_tracking_uri(previous)
 
 
 def test_a_missing_run_stack_fails_loudly(monkeypatch: pytest.MonkeyPatch):
@@ -58,3 +62,31 @@ def test_a_missing_run_stack_fails_loudly(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delattr(fluent, "_active_run_stack")
     with pytest.raises(RuntimeError, match="_active_run_stack is gone"):
         _active_run_stack()
+
+
+def test_an_existing_experiment_is_marked_as_model_development(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """mlflow.yml tags the experiment when kedro-mlflow creates it; one that exists already
+    gets the tag from MlflowHook, so the MLflow UI opens its model-training view."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # another test's store's echo
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.create_experiment("eurosat-sample", (project / "mlruns").as_uri())
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="sample") as session:
+        session.load_context()
+    tags = client.get_experiment(experiment).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_kedro_mlflow_runs_once_through_the_projects_hook():
+    """settings.py registers kedro-mlflow's hook as eurosat_kedro.hooks.MlflowHook and turns
+    the plugin's own off: two would open two runs per pipeline."""
+    from eurosat_kedro import settings
+    from eurosat_kedro.hooks import MlflowHook
+
+    assert sum(isinstance(hook, MlflowHook) for hook in settings.HOOKS) == 1
+    assert "kedro_mlflow" in settings.DISABLE_HOOKS_FOR_PLUGINS

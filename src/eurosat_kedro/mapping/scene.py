@@ -69,6 +69,7 @@ class Scene:
     has_mask: bool  # a nodata value, an alpha band or an internal mask
     product: ProductRadiometry | None = None  # what the product metadata says, when found
     mask: SceneMask | None = None  # the product's cloud / snow mask, when it has one
+    source: str = ""  # what the user gave as mapping.scene (a product, a folder, a file)
 
     @property
     def name(self) -> str:
@@ -115,7 +116,7 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
             raise SceneError(str(error)) from error
         scene = _scene_from_headers([(file, 1) for file in product.band_files])
         mask = SceneMask(product.mask_file, product.mask_kind) if product.mask_file else None
-        return replace(scene, product=product.radiometry, mask=mask)
+        return replace(scene, product=product.radiometry, mask=mask, source=str(path))
     if picked and isinstance(picked[0], str):
         sources = [(str(f), 1) for f in band_files(path, picked)]
     elif path.is_dir():
@@ -136,7 +137,7 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
                 f"mapping.bands do not exist (indexes start at 1)"
             )
         sources = [(str(path), i) for i in indexes]
-    scene = _scene_from_headers(sources)
+    scene = replace(_scene_from_headers(sources), source=str(path))
     metadata = find_metadata(Path(sources[0][0]))
     if metadata is None:
         return scene

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pystac
 import pytest
 import rasterio
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 from PIL import Image
+from pystac.extensions.classification import ClassificationExtension
 from rasterio import Affine
 
 from eurosat_kedro.datasets import ServedModelDataset
@@ -116,6 +118,15 @@ def test_tiles_rebuilt_into_a_baseline_05_09_product_map_to_their_own_prediction
     probabilities = softmax(_served(trained_copy).logits(np.maximum(tiles, 1)))
     assert ids.tolist() == probabilities.argmax(axis=1).reshape(6, 6).tolist()
     assert confidence == pytest.approx(probabilities.max(axis=1).reshape(6, 6), abs=1e-5)
+    item = pystac.Item.from_file(str(_outputs(trained_copy) / "landuse_map.stac.json"))
+    assert item.datetime.date().isoformat() == "2024-06-01"  # the product's acquisition date
+    assert item.get_single_link("derived_from").href == safe.resolve().as_uri()
+    assert item.properties["proj:code"] == UTM33 and item.properties["proj:shape"] == [6, 6]
+    classes = ClassificationExtension.ext(item.assets["landuse_map"]).classes
+    assert {c.value: c.name for c in classes}[254] == "masked"
+    assert {c.name for c in classes} >= {"AnnualCrop", "SeaLake", "uncertain", "nodata"}
+    west, south, east, north = item.bbox
+    assert 14.9 < west < east < 15.2 and 46.8 < south < north < 47.1  # UTM 33N 500 km E 5200 km N
 
 
 @pytest.mark.parametrize("level", ["L2A", "L1C"])

@@ -26,6 +26,7 @@ from eurosat_kedro.mapping import (
     resolved_type,
     to_uint8,
 )
+from eurosat_kedro.mapping.stac import map_item
 from eurosat_kedro.serving.classifier import OnnxClassifier
 
 logger = logging.getLogger(__name__)
@@ -160,3 +161,12 @@ def plot_landuse_map(
         shares,
         title,
     )
+
+
+def describe_landuse_map(
+    landuse_map: GeoGrid, mapping_scene: Scene, mapping_model: ServedModel
+) -> dict:
+    """The STAC item of the map (``mapping.stac``): footprint, acquisition date, classes with
+    the masked / uncertain / nodata values, the source product and the model."""
+    model = {"model_uri": str(mapping_model.model_uri), "precision": mapping_model.precision}
+    return map_item(landuse_map, mapping_scene.source or mapping_scene.name, model).to_dict()

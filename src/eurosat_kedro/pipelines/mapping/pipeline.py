@@ -2,7 +2,13 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import choose_stretch, classify_scene, measure_areas, plot_landuse_map
+from .nodes import (
+    choose_stretch,
+    classify_scene,
+    describe_landuse_map,
+    measure_areas,
+    plot_landuse_map,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -26,6 +32,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="classify_scene",
             ),
             Node(measure_areas, "landuse_map", "landuse_areas", name="measure_areas"),
+            Node(
+                describe_landuse_map,
+                ["landuse_map", "mapping_scene", "mapping_model"],
+                "landuse_map_stac",
+                name="describe_landuse_map",
+            ),
             Node(
                 plot_landuse_map,
                 [
