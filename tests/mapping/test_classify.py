@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import rasterio
 from rasterio import Affine
 from rasterio.crs import CRS
 
@@ -164,3 +165,17 @@ def test_a_failed_geotiff_write_leaves_nothing(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - whatever rasterio raises
         dataset.save(bad)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_maps_are_cloud_optimized_geotiffs_with_overviews_of_the_most_frequent_class(tmp_path):
+    values = np.zeros((600, 600), np.uint8)
+    values[:, 300:] = 2  # two halves: each overview pixel is one class, never a blend
+    grid = GeoGrid(values, MAP_ORIGIN, CRS.from_epsg(32633), CLASS_NODATA, "ids", ["A", "B", "C"])
+    path = tmp_path / "map.tif"
+    GeoTiffDataset(filepath=str(path)).save(grid)
+    with rasterio.open(path) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"  # GDAL's own COG check
+        assert src.block_shapes == [(256, 256)] and src.overviews(1) == [2, 4]
+        overview = src.read(1, out_shape=(150, 150))
+    assert set(np.unique(overview)) == {0, 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["map.tif"]
