@@ -1,66 +1,159 @@
-"""Images/s of the full training loop on CPU, fp32 against bf16 mixed precision, and the bare
-forward+backward+step, for each model, side by side in one run.
+"""Steady-state training speed, as a real run gets it: the full loop against the bare step of
+the same precision, for each model, in one run.
 
-    .venv/bin/python benchmarks/bench_training.py [--images 3072] [--threads 2]
+    .venv/bin/python benchmarks/bench_training.py            # the figures for docs/benchmarks.md
+    .venv/bin/python benchmarks/bench_training.py --quick    # a check that it runs (< 2 min)
 
-The loop figures cover everything `train()` does per step (batch gather from the cached
-arrays, augmentation, forward, backward, optimiser and scheduler step, loss bookkeeping,
-progress bar): `fp32` is the CPU default, `bf16` is `runtime.cpu_bf16=true` (CPU autocast
-to bfloat16) with `runtime.channels_last=false`, `bf16+NHWC` with `channels_last=true`. bf16
-needs a CPU with AVX-512 BF16 or AMX; elsewhere the bf16 columns say n/a. The bare figure is
-fp32 on random tensors.
-Uses data/05_model_input/train.npz when it exists, else random images of the same shape.
+For each model and precision (``fp32``: the CPU default; ``bf16+NHWC``: ``runtime.cpu_bf16``
+with ``runtime.channels_last``, on CPUs with AVX-512 BF16 or AMX; ``--precisions`` adds
+``bf16``, NCHW) it calls the project's ``train()`` for ``--warmup`` + ``--epochs`` epochs.
+The loop figure is the epoch's own ``images_per_second`` (what the run's log line and MLflow
+show: batch gather, augmentation, forward, backward, optimiser and scheduler step, loss
+bookkeeping, progress bar; validation is timed apart). After each epoch a callback times the
+bare step (forward, backward, AdamW step on one fixed random batch) of the same model in the
+same precision and layout for as many steps, so loop and bare alternate under the same load,
+threads and deterministic settings. Warm-up epochs (oneDNN primitive creation, first-touch
+allocations) are left out of both; each figure is the median of the measured epochs.
 
-With `--engines` it also times one simple_cnn epoch on the same images three ways: one process
-(2 threads), `runtime.num_processes=2` (two gloo DDP processes, 1 thread each) and
-`runtime.engine=spark` (the same two processes under Spark's TorchDistributor, local mode).
+Threads are torch's default unless ``--threads`` is given, as ``runtime.num_threads: 0`` in
+conf/base. Uses a seeded random subset of data/05_model_input/train.npz when it exists, else
+random images of the same shape (same speed).
 
-With `--accuracy-epochs N` (needs the real cached splits) it then trains simple_cnn from the
-same seed for N epochs on the first `--images` training images, once in fp32 and once in
-bf16+NHWC, and prints both validation accuracies on the whole validation split.
+``--engines`` times simple_cnn with one process, ``runtime.num_processes=2`` (two gloo DDP
+processes, 1 thread each) and ``runtime.engine=spark`` (TorchDistributor, local mode).
+``--accuracy-epochs N`` (needs the real cached splits) trains simple_cnn from one seed for N
+epochs in fp32 and in bf16+NHWC and prints both validation accuracies.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from eurosat_kedro.models import ModelSpec, build_model
+from eurosat_kedro.training.checkpoint import Progress
 from eurosat_kedro.training.config import RuntimeConfig, TrainConfig
-from eurosat_kedro.training.device import cpu_has_bf16
+from eurosat_kedro.training.device import Placement, cpu_has_bf16
+from eurosat_kedro.training.host import host_tags
 from eurosat_kedro.training.loop import train
 
-
-def bare_rate(name: str, batch: int, steps: int) -> float:
-    torch.manual_seed(0)
-    model = build_model(ModelSpec(name)).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    x, y = torch.randn(batch, 3, 64, 64), torch.randint(0, 10, (batch,))
-    for step in range(steps + 2):
-        if step == 2:
-            start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        criterion(model(x), y).backward()
-        optimizer.step()
-    return batch * steps / (time.perf_counter() - start)
+MODELS = ("simple_cnn", "tile_resnet", "resnet18")
+PRECISIONS = {"fp32": (False, False), "bf16": (True, False), "bf16+NHWC": (True, True)}
+QUICK = {"images": 64, "batch": 32, "warmup": 1, "epochs": 1, "val_images": 32}
 
 
-def loop_rate(
-    name: str, data: dict, batch: int, threads: int, cpu_bf16: bool, channels_last: bool
-) -> float:
-    torch.manual_seed(0)
-    cfg = TrainConfig(epochs=1, batch_size=batch)
-    machine = RuntimeConfig(
-        num_threads=threads, device="cpu", cpu_bf16=cpu_bf16, channels_last=channels_last
+class BareSteps:
+    """An epoch callback that times ``steps`` bare training steps of its own copy of the
+    model, in the run's precision and layout; the global RNG is left as the loop had it."""
+
+    def __init__(self, name: str, placement: Placement, batch: int, steps: int):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.model = build_model(ModelSpec(name)).train()
+            self.model.to(placement.device, memory_format=placement.memory_format)
+            self.x = torch.randn(batch, 3, 64, 64).contiguous(memory_format=placement.memory_format)
+            self.y = torch.randint(0, 10, (batch,))
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3, weight_decay=5e-4)
+        self.criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+        self.placement, self.steps, self.rates = placement, steps, []
+
+    def on_epoch_end(self, progress: Progress) -> None:
+        with torch.random.fork_rng(devices=[]):
+            started = time.perf_counter()
+            for _ in range(self.steps):
+                self.optimizer.zero_grad(set_to_none=True)
+                with self.placement.autocast():
+                    loss = self.criterion(self.model(self.x), self.y)
+                loss.backward()
+                self.optimizer.step()
+            self.rates.append(len(self.x) * self.steps / (time.perf_counter() - started))
+
+
+@dataclass
+class Row:
+    """One model in one precision: per-epoch loop, bare and validation images/s; the figures
+    are medians over the epochs after ``warmup``."""
+
+    model: str
+    precision: str
+    warmup: int
+    loop: list[float] = field(default_factory=list)
+    bare: list[float] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+
+    def steady(self, rates: list[float]) -> float:
+        return statistics.median(rates[self.warmup :])
+
+    @property
+    def ratio(self) -> float:
+        return self.steady(self.loop) / self.steady(self.bare)
+
+    def cells(self) -> list[str]:
+        loop, bare, val = self.steady(self.loop), self.steady(self.bare), self.steady(self.val)
+        return [
+            f"{loop:.1f}",
+            f"{bare:.1f}",
+            f"{self.ratio:.2f}",
+            f"{self.loop[0]:.1f}",
+            f"{val:.0f}",
+        ]
+
+
+def measure(name: str, precision: str, data: dict, val: dict, args) -> Row:
+    """``args.warmup + args.epochs`` epochs of ``train()``, the bare step after each."""
+    cpu_bf16, channels_last = PRECISIONS[precision]
+    runtime = RuntimeConfig(
+        device="cpu", num_threads=args.threads, cpu_bf16=cpu_bf16, channels_last=channels_last
     )
-    val = {"images": data["images"][:8], "labels": data["labels"][:8]}
-    result = train(build_model(ModelSpec(name)), data, val, cfg, machine)
-    return result.history[0]["images_per_second"]
+    batch = min(args.batch, len(data["images"]))
+    steps = len(data["images"]) // batch
+    bare = BareSteps(name, Placement.for_runtime(runtime), batch, steps)
+    cfg = TrainConfig(epochs=args.warmup + args.epochs, batch_size=batch)
+    torch.manual_seed(cfg.seed)
+    result = train(build_model(ModelSpec(name)), data, val, cfg, runtime, callbacks=[bare])
+    row = Row(name, precision, args.warmup, bare=bare.rates)
+    for record in result.history:
+        train_seconds = steps * batch / record["images_per_second"]
+        row.loop.append(record["images_per_second"])
+        row.val.append(len(val["images"]) / (record["epoch_seconds"] - train_seconds))
+    return row
+
+
+HEADER = ("model", "precision", "loop img/s", "bare img/s", "loop/bare", "1st epoch", "val img/s")
+
+
+def speed_table(data: dict, val: dict, args) -> None:
+    precisions = [p for p in args.precisions if p == "fp32" or cpu_has_bf16()]
+    host, threads = host_tags("cpu", torch.get_num_threads()), torch.get_num_threads()
+    batch = min(args.batch, len(data["images"]))
+    print(f"CPU: {host['host.cpu']} ({host['host.cpu_flags']}), torch {host['host.torch']}, "
+          f"{threads} threads; native bf16: {cpu_has_bf16()}")  # fmt: skip
+    steps, epochs = len(data["images"]) // batch, f"{args.warmup} warm-up + {args.epochs}"
+    print(f"batch {batch}, {steps} steps/epoch, {epochs} measured epochs (median), "
+          f"{len(val['images'])} validation images")  # fmt: skip
+    if precisions != list(args.precisions):
+        print("bf16 skipped: this CPU has neither AVX-512 BF16 nor AMX")
+    if not precisions:
+        return
+    print(f"{HEADER[0]:<12}{HEADER[1]:<11}" + "".join(f"{h:>11}" for h in HEADER[2:]))
+    rows = []
+    for name in args.models:
+        for precision in precisions:
+            rows.append(measure(name, precision, data, val, args))
+            cells = "".join(f"{cell:>11}" for cell in rows[-1].cells())
+            print(f"{name:<12}{precision:<11}{cells}", flush=True)
+    print("per epoch, loop / bare img/s (warm-up first):")
+    for row in rows:
+        pairs = " ".join(f"{a:.0f}/{b:.0f}" for a, b in zip(row.loop, row.bare, strict=True))
+        print(f"  {row.model:<12}{row.precision:<11}{pairs}")
+    worst = min(rows, key=lambda row: row.ratio)
+    print(f"lowest loop/bare: {worst.ratio:.2f} ({worst.model}, {worst.precision}); target >= 0.90")
 
 
 def accuracy_check(data: dict, epochs: int, batch: int, threads: int) -> None:
@@ -81,74 +174,89 @@ def accuracy_check(data: dict, epochs: int, batch: int, threads: int) -> None:
               f"in {time.perf_counter() - started:.0f} s; per epoch: {curve}")  # fmt: skip
 
 
-def engine_rates(data: dict, batch: int) -> None:
+def engine_rates(data: dict, val: dict, args) -> None:
     from eurosat_kedro.training.distributed import train_distributed
 
-    val = {"images": data["images"][:64], "labels": data["labels"][:64]}
     spec = ModelSpec("simple_cnn")
-    print(f"simple_cnn, 1 epoch on {len(data['images'])} images, batch {batch} (all ranks)")
+    print(f"simple_cnn, batch {args.batch} (all ranks), {args.warmup} warm-up + "
+          f"{args.epochs} measured epochs (median) on {len(data['images'])} images")  # fmt: skip
     for label, processes, engine, threads in (
-        ("1 process, 2 threads", 1, "local", 2),
+        ("1 process, all threads", 1, "local", args.threads),
         ("2 DDP processes (local launcher)", 2, "local", 1),
         ("2 processes under TorchDistributor", 2, "spark", 1),
     ):
-        cfg = TrainConfig(epochs=1, batch_size=batch)
+        cfg = TrainConfig(epochs=args.warmup + args.epochs, batch_size=args.batch)
         machine = RuntimeConfig(
             num_threads=threads, device="cpu", engine=engine, num_processes=processes
         )
         if processes == 1:
-            torch.manual_seed(0)
+            torch.manual_seed(cfg.seed)
             result = train(build_model(spec), data, val, cfg, machine)
         else:
             result = train_distributed(spec, data, val, cfg, machine)
-        print(f"  {label:<36}{result.history[0]['images_per_second']:>8.1f} img/s")
+        rates = [row["images_per_second"] for row in result.history[args.warmup :]]
+        print(f"  {label:<36}{statistics.median(rates):>8.1f} img/s")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=3072)
+def load_images(count: int, val_count: int) -> tuple[dict, dict, str]:
+    """``count`` training and ``val_count`` validation images: a seeded random subset of the
+    cached training split (sorted by class, hence the shuffle), or random pixels."""
+    cache = Path("data/05_model_input/train.npz")
+    rng = np.random.default_rng(0)
+    if cache.is_file():
+        with np.load(cache) as bundle:
+            pick = np.sort(rng.permutation(len(bundle["labels"]))[: count + val_count])
+            images, labels = bundle["images"][pick], bundle["labels"][pick]
+        source = f"real images from {cache}"
+    else:
+        images = rng.integers(0, 256, (count + val_count, 64, 64, 3), dtype=np.uint8)
+        labels = rng.integers(0, 10, count + val_count)
+        source = "random images"
+    order = rng.permutation(len(labels))
+    train_pick, val_pick = order[:count], order[count:]
+    data = {"images": images[train_pick], "labels": labels[train_pick]}
+    val = {"images": images[val_pick], "labels": labels[val_pick]}
+    return data, val, source
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=3072, help="training images per epoch")
+    parser.add_argument("--val-images", type=int, default=512)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument("--warmup", type=int, default=1, help="epochs left out of the figures")
+    parser.add_argument("--epochs", type=int, default=3, help="measured epochs")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument(
+        "--precisions", nargs="+", choices=list(PRECISIONS), default=["fp32", "bf16+NHWC"]
+    )
+    parser.add_argument("--quick", action="store_true", help=f"a fast check: {QUICK}")
     parser.add_argument("--accuracy-epochs", type=int, default=0)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--engines", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    cache = Path("data/05_model_input/train.npz")
-    if cache.is_file():
-        with np.load(cache) as bundle:  # a seeded random subset: the cache is sorted by class
-            pick = np.random.default_rng(0).permutation(len(bundle["labels"]))[: args.images]
-            pick = np.sort(pick)
-            data = {"images": bundle["images"][pick], "labels": bundle["labels"][pick]}
-        source = f"{len(data['images'])} real images from {cache}"
-    else:
-        rng = np.random.default_rng(0)
-        data = {
-            "images": rng.integers(0, 256, (args.images, 64, 64, 3), dtype=np.uint8),
-            "labels": rng.integers(0, 10, args.images),
-        }
-        source = f"{args.images} random images"
+    if args.quick:
+        vars(args).update(QUICK)
+    if args.warmup < 0 or args.epochs < 1:
+        parser.error(f"--warmup must be >= 0 and --epochs >= 1, got {args.warmup}, {args.epochs}")
+    if args.images < 2 or args.val_images < 1:
+        parser.error("--images must be >= 2 (BatchNorm needs 2 per batch), --val-images >= 1")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data, val, source = load_images(args.images, args.val_images)
+    print(f"{len(data['images'])} training and {len(val['images'])} validation {source}")
     if args.engines:
-        engine_rates(data, args.batch)
+        engine_rates(data, val, args)
     if args.accuracy_epochs:
         accuracy_check(data, args.accuracy_epochs, args.batch, args.threads)
-    if args.skip_speed:
-        return
-    steps = args.images // args.batch
-    bf16 = cpu_has_bf16()
-    print(f"CPU, {args.threads} threads, batch {args.batch}, {source}, native bf16: {bf16}")
-    header = ("model", "fp32", "bf16", "bf16+NHWC", "best/fp32", "bare fp32")
-    print(f"{header[0]:<12}" + "".join(f"{h:>11}" for h in header[1:]))
-    for name in ("simple_cnn", "tile_resnet", "resnet18"):
-        fp32 = loop_rate(name, data, args.batch, args.threads, False, channels_last=False)
-        if bf16:
-            mixed = loop_rate(name, data, args.batch, args.threads, True, channels_last=False)
-            nhwc = loop_rate(name, data, args.batch, args.threads, True, channels_last=True)
-            cells = [f"{mixed:.1f}", f"{nhwc:.1f}", f"{max(mixed, nhwc) / fp32:.2f}x"]
-        else:
-            cells = ["n/a", "n/a", "n/a"]
-        bare = bare_rate(name, args.batch, steps)
-        print(f"{name:<12}{fp32:>11.1f}" + "".join(f"{c:>11}" for c in cells) + f"{bare:>11.1f}")
+    if not args.skip_speed:
+        speed_table(data, val, args)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ MLflow while training runs, and a clear error for an unreachable server."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -27,7 +28,7 @@ from tests.conftest import (
     stop_process_group,
 )
 
-MODEL = "eurosat-landuse"
+MODEL = "eurosat-landuse-sample"  # the sample environment's registered model
 
 
 def _sample_image(project: Path) -> Path:
@@ -230,3 +231,53 @@ def test_an_unreachable_tracking_server_is_named_before_any_work(
         run_session(project, env="sample")
     assert time.monotonic() - started < 30
     assert not (project / "data" / "sample" / "01_raw" / "extracted").exists()
+
+
+class _KilledInEpoch(logging.Handler):
+    """Fails the training when the log line of ``epoch`` arrives: after the previous epoch's
+    checkpoint and MLflow metrics, before this epoch's, as a run killed mid-way would."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.line = f"epoch {epoch}/"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.line):
+            raise RuntimeError(f"interrupted in {self.line}")
+
+
+@pytest.mark.slow
+def test_a_resumed_training_continues_its_mlflow_run(project: Path):
+    """Train 2 epochs, interrupted during the 2nd; resume: one MLflow run, steps 1 and 2,
+    FINISHED, the changed runtime.resume kept as a tag, system metrics in one sequence, and
+    an experiment that existed before marked as model development."""
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    client.create_experiment("eurosat-sample", (project / "mlruns").as_uri())  # no kind yet
+    run_session(project, env="sample", pipeline="data_processing")
+    params = {"training.epochs": 2, "runtime.system_metrics_interval": 0.2}
+    epochs = logging.getLogger("eurosat_kedro.training.callbacks")
+    killer = _KilledInEpoch(2)
+    epochs.addHandler(killer)
+    try:
+        with pytest.raises(RuntimeError, match="interrupted in epoch 2/"):
+            run_session(project, env="sample", pipeline="training", params=params)
+    finally:
+        epochs.removeHandler(killer)
+    experiment = client.get_experiment_by_name("eurosat-sample")
+    (killed,) = client.search_runs([experiment.experiment_id], "tags.mlflow.runName = 'training'")
+    assert killed.info.status == "FAILED"
+
+    run_session(
+        project, env="sample", pipeline="training", params={**params, "runtime.resume": True}
+    )
+    (run,) = client.search_runs([experiment.experiment_id], "tags.mlflow.runName = 'training'")
+    assert run.info.run_id == killed.info.run_id and run.info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "training.val_loss")]
+    assert steps == [1, 2]
+    assert run.data.params["runtime.resume"] == "False"  # as the run began
+    assert run.data.tags["resumed.runtime.resume"] == "True"
+    cpu = client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage")
+    assert len(cpu) >= 2 and len({m.step for m in cpu}) == len(cpu)  # one sequence, continued
+    kind = client.get_experiment(experiment.experiment_id).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"

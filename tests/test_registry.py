@@ -1,11 +1,26 @@
-"""The champion gate and the test-split fingerprint (no MLflow store needed)."""
+"""The champion gate and the test-split fingerprint (no MLflow store needed); the
+descriptions of the registered model and its versions (in a store of the test's own)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mlflow
 import numpy as np
 import pytest
+from kedro.config import OmegaConfigLoader
 
-from eurosat_kedro.registry import Candidate, decide_alias, split_fingerprint
+from eurosat_kedro.registry import (
+    Candidate,
+    decide_alias,
+    model_description,
+    register_logged_model,
+    split_fingerprint,
+)
+from eurosat_kedro.serving.contract import INPUT_COLUMNS, ServingConfig
+from eurosat_kedro.serving.package import PyfuncPackage
+from eurosat_kedro.settings import CONFIG_LOADER_ARGS
+from tests.conftest import CLASSES, PROJECT_ROOT, tiny_onnx
 
 SPLIT = "a" * 64
 CHAMPION = Candidate(0.90, SPLIT)
@@ -88,3 +103,63 @@ def test_the_fingerprint_changes_with_any_pixel_label_or_path():
     changed = _split()
     changed["paths"][3] = "Highway/Highway_2.jpg"
     assert split_fingerprint(changed) != base
+
+
+TAGS = {
+    "model_name": "simple_cnn",
+    "precision": "fp32",
+    "tta": "true",
+    "test_accuracy": "0.987200",
+    "test_macro_f1": "0.986500",
+    "data_fingerprint": SPLIT,
+    "git_commit": "abc123",
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new MLflow store in tmp_path with an experiment of its own."""
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield mlflow.MlflowClient().create_experiment("registry", (tmp_path / "mlruns").as_uri())
+    mlflow.set_tracking_uri(previous)
+
+
+@pytest.mark.filterwarnings("ignore:.*An input example was not provided")
+def test_the_registered_model_and_each_version_are_described(store: str):
+    classes = tuple(CLASSES)
+    package = PyfuncPackage(tiny_onnx({"classes": ",".join(classes)}), ServingConfig(classes))
+    with mlflow.start_run(experiment_id=store) as run:
+        info = package.log()
+    logged = {"model_uri": info.model_uri, "model_id": info.model_id, "run_id": run.info.run_id}
+    about = "Toy models of the sample: never serve them."
+    report = register_logged_model(
+        "landuse-test",
+        logged,
+        {**TAGS, "run_id": run.info.run_id},
+        model_text=model_description(classes, about),
+    )
+
+    client = mlflow.MlflowClient()
+    model = client.get_registered_model("landuse-test").description
+    assert model.startswith(about) and "0 AnnualCrop, 1 Forest" in model and "9 SeaLake" in model
+    assert all(f"`{column}`" in model for column in INPUT_COLUMNS)
+    assert "`on_error` (raise | row)" in model
+    version = client.get_model_version("landuse-test", report["version"]).description
+    assert "Model `simple_cnn`, fp32 weights, test-time augmentation on." in version
+    assert "Test accuracy 0.9872, macro F1 0.9865" in version and SPLIT[:12] in version
+    assert f"MLflow run `{run.info.run_id}`, commit `abc123`" in version
+
+
+def test_the_sample_environment_registers_under_its_own_name():
+    def registry_of(env: str) -> dict:
+        loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS)
+        return loader["parameters"]["deployment"]["registry"]
+
+    base, sample = registry_of("base"), registry_of("sample")
+    assert base["model_name"] == "eurosat-landuse"
+    assert sample["model_name"] == "eurosat-landuse-sample"
+    assert sample["promote"] == base["promote"]  # the rest of the block is base's
+    assert "300-image sample" in sample["description"]

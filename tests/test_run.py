@@ -42,10 +42,12 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path)
     assert logged.name == "mlflow_model" and logged.source_run_id == run.info.run_id
     linked = {m.key: m.value for m in logged.metrics}  # the model view shows its test metrics
     assert linked["test.accuracy"] == linked["served.test_accuracy"] == metrics["accuracy"]
-    champion = client.get_model_version_by_alias("eurosat-landuse", "champion")
+    champion = client.get_model_version_by_alias("eurosat-landuse-sample", "champion")
     assert str(champion.version) == "1" and champion.run_id == run.info.run_id
     assert champion.tags["test_accuracy"] == f"{metrics['accuracy']:.6f}"
     assert champion.tags["model_name"] == "simple_cnn" and champion.tags["precision"] == "fp32"
+    assert champion.description.startswith("Model `simple_cnn`, fp32 weights")
+    assert "300-image sample" in client.get_registered_model("eurosat-landuse-sample").description
     assert len(champion.tags["data_fingerprint"]) == 64 and champion.tags["git_commit"]
     registry = json.loads((reporting / "registry.json").read_text())
     assert registry["alias"] == "champion" and registry["reason"].startswith("first version")

@@ -1,12 +1,15 @@
-"""Project hooks."""
+"""Project hooks: the MLflow store and server check, kedro-mlflow's hook with the project's
+rules (experiment kind, resumed runs), runs closed after a pipeline, and the Spark session."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import mlflow
 import requests
 from kedro.framework.hooks import hook_impl
+from kedro_mlflow.framework.hooks import MlflowHook as KedroMlflowHook
 from omegaconf import OmegaConf
 
 # The project stores this module has resolved: ``mlflow.set_tracking_uri`` copies the URI
@@ -157,3 +160,76 @@ class SparkHooks:
 
         if any(spark.SPARK_TAG in node.tags for node in pipeline.nodes):
             spark.get_spark()
+
+
+class MlflowHook(KedroMlflowHook):
+    """kedro-mlflow's hook, registered by ``settings.HOOKS`` instead of by the plugin (which
+    ``DISABLE_HOOKS_FOR_PLUGINS`` turns off), with three rules of this project:
+
+    - The experiment carries the tags ``mlflow.yml`` gives it at creation
+      (``mlflow.experimentKind: custom_model_development``, so the MLflow UI opens its
+      model-training view), an experiment that already exists too.
+    - A training resumed from a checkpoint (``runtime.resume``) continues the MLflow run the
+      checkpoint was written in, through kedro-mlflow's own ``tracking.run.id``, or says why
+      it cannot (``training.mlflow_epochs.run_to_continue``).
+    - On a continued run, a parameter whose value changed (``runtime.resume`` itself, or
+      another runtime setting) is recorded as the tag ``resumed.<name>``: MLflow parameters
+      cannot change once logged (mlflow/mlflow#4248), and kedro-mlflow logs every node's
+      parameters with ``mlflow.log_param``, which would fail.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._logged_params: dict[str, str] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        super().after_context_created(context)
+        if not self._already_active_mlflow:
+            _tag_experiment(self.mlflow_config)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        run = self.mlflow_config.tracking.run
+        configured = run.id
+        if configured is None and not self._already_active_mlflow:
+            run.id = _run_to_continue(pipeline, catalog, self.mlflow_config)
+        try:
+            super().before_pipeline_run(run_params, pipeline, catalog)
+        finally:
+            run.id = configured  # a second session.run in this process starts afresh
+        self._logged_params = {}
+        if self._is_mlflow_enabled and self.run_id is not None:
+            self._logged_params = mlflow.MlflowClient().get_run(self.run_id).data.params
+
+    def _log_param(self, name: str, value) -> None:
+        logged = self._logged_params.get(name)
+        if logged is not None and logged != str(value):
+            mlflow.set_tag(f"resumed.{name}", str(value))
+            return None
+        return super()._log_param(name, value)
+
+
+def _tag_experiment(config) -> None:
+    """Give the configured experiment the tags of ``create_experiment_kwargs`` it lacks."""
+    wanted = config.tracking.experiment.create_experiment_kwargs.tags or {}
+    client = mlflow.MlflowClient(config.server.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(config.tracking.experiment.name)
+    for key, value in wanted.items():
+        if experiment is not None and key not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, key, str(value))
+
+
+def _run_to_continue(pipeline, catalog, config) -> str | None:
+    """The run a pipeline that trains with ``runtime.resume`` continues, else None."""
+    from eurosat_kedro.training.mlflow_epochs import run_to_continue
+
+    if not any("params:runtime" in node.inputs for node in pipeline.nodes):
+        return None
+    runtime = catalog.load("params:runtime")
+    if not runtime.get("resume"):
+        return None
+    experiment = mlflow.MlflowClient().get_experiment_by_name(config.tracking.experiment.name)
+    return run_to_continue(
+        runtime.get("checkpoint_path"), mlflow.get_tracking_uri(), experiment.experiment_id
+    )

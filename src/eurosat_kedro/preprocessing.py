@@ -24,14 +24,19 @@ EIGHT_BIT_MODES = frozenset(
 # sound fixed choice when training from scratch.
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255.0
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255.0
+_MEAN_NCHW, _STD_NCHW = MEAN.reshape(1, 3, 1, 1), STD.reshape(1, 3, 1, 1)
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
     """uint8 ``(N, 64, 64, 3)`` RGB images -> float32 ``(N, 3, 64, 64)`` normalised input."""
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected (N, H, W, 3) RGB images, got shape {images.shape}")
-    scaled = (images.astype(np.float32) - MEAN) / STD
-    return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
+    # written channels-first in one pass into one array, computed in float32 as
+    # ``(images.astype(float32) - MEAN) / STD`` (the same values, bit for bit): several times
+    # faster than converting, scaling and then transposing a copy
+    out = np.empty((images.shape[0], 3, *images.shape[1:3]), np.float32)
+    np.subtract(images.transpose(0, 3, 1, 2), _MEAN_NCHW, out=out, dtype=np.float32)
+    return np.divide(out, _STD_NCHW, out=out)
 
 
 def to_rgb_tile(image, max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -121,6 +121,13 @@ class Registry:
         version = mlflow.register_model(model_uri, self.name, tags=tags)
         return str(version.version)
 
+    def describe(self, version: str, version_text: str, model_text: str | None = None) -> None:
+        """Set the version's description and, when given, the registered model's (both are
+        Markdown in the MLflow UI)."""
+        self.client.update_model_version(self.name, version, description=version_text)
+        if model_text is not None:
+            self.client.update_registered_model(self.name, description=model_text)
+
     def set_alias(self, alias: str, version: str, reason: str) -> None:
         self.client.set_registered_model_alias(self.name, alias, version)
         self.client.set_model_version_tag(self.name, version, "promotion", f"{alias}: {reason}")
@@ -130,7 +137,11 @@ def version_tags(
     card: ModelCard, scores: dict, data_fingerprint: str, run_id: str, project: Path
 ) -> dict[str, str]:
     """The tags a registered version carries for review: what the model is, its served test
-    scores, the split they were measured on, and the commit and run that made it."""
+    scores, the split they were measured on, the commit and run that made it, and the data
+    that run logged (``data.train_digest``, ``data.test_digest``, ``data.archive_sha256``, ...:
+    ``lineage.version_tags_of_run``)."""
+    from eurosat_kedro import lineage  # imports this module
+
     return {
         "model_name": card.model_name,
         "precision": card.precision,
@@ -140,7 +151,47 @@ def version_tags(
         "data_fingerprint": data_fingerprint,
         "git_commit": git_commit(project),
         "run_id": run_id,
+        **lineage.version_tags_of_run(run_id),
     }
+
+
+def model_description(classes: tuple[str, ...] | list[str], about: str = "") -> str:
+    """The registered model's description: ``about`` (what this registered model is for,
+    ``deployment.registry.description``), then what every version takes and answers, from
+    the serving contract."""
+    from eurosat_kedro.serving import contract
+
+    numbered = ", ".join(f"{i} {name}" for i, name in enumerate(classes))
+    return "\n\n".join(
+        part
+        for part in (
+            about.strip(),
+            "EuroSAT land-use classifier for 64x64 RGB Sentinel-2 tiles: an MLflow pyfunc over "
+            "ONNX Runtime (no torch needed to serve it).",
+            f"Classes ({len(classes)}, label: name): {numbered}.",
+            "Input: one row per image with exactly one of "
+            + ", ".join(f"`{c}`" for c in contract.INPUT_COLUMNS)
+            + ". Output per image: "
+            + ", ".join(f"`{c}`" for c in contract.OUTPUT_COLUMNS)
+            + f"; params: `on_error` ({' | '.join(contract.ON_ERROR)}). "
+            "Defined in eurosat_kedro/serving/contract.py.",
+        )
+        if part
+    )
+
+
+def version_description(tags: dict[str, str]) -> str:
+    """A version's description, from its review tags: how it was trained and how it scored."""
+    lines = [
+        f"Model `{tags['model_name']}`, {tags['precision']} weights, test-time augmentation "
+        f"{'on' if tags['tta'] == 'true' else 'off'}.",
+        f"Test accuracy {float(tags['test_accuracy']):.4f}, macro F1 "
+        f"{float(tags['test_macro_f1']):.4f}, on the test split "
+        f"`{tags['data_fingerprint'][:12]}` (tag `data_fingerprint`).",
+        f"Trained and evaluated in MLflow run `{tags['run_id']}`, commit "
+        f"`{tags.get('git_commit', 'unknown')}`.",
+    ]
+    return "\n\n".join(lines)
 
 
 def register_logged_model(
@@ -149,10 +200,12 @@ def register_logged_model(
     tags: dict[str, str],
     promote: str = "auto",
     min_improvement: float = 0.0,
+    model_text: str | None = None,
 ) -> dict:
     """Register ``logged_model`` (``model_uri``, ``model_id``, ``run_id``) as a new version of
-    ``name`` with ``tags``, give it ``champion`` or ``challenger`` by the gate, record the
-    outcome on the run, and return the report."""
+    ``name`` with ``tags`` and a description (``version_description``; the registered model's
+    becomes ``model_text`` when given), give it ``champion`` or ``challenger`` by the gate,
+    record the outcome on the run, and return the report."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -165,6 +218,7 @@ def register_logged_model(
     models = Registry(name)
     champion = models.champion()
     version = models.register(logged_model["model_uri"], tags)
+    models.describe(version, version_description(tags), model_text)
     alias, reason = decide_alias(
         Candidate(accuracy, tags["data_fingerprint"]), champion, promote, min_improvement
     )

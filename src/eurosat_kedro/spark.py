@@ -20,11 +20,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SPARK_TAG = "spark"  # nodes with this tag need the Spark session
+# MLflow's switch for its artifact download progress bars, and the value that turns them off
+NO_PROGRESS_BARS = ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 DEFAULT_CONFIG: dict[str, Any] = {
     "spark.master": "local[*]",
     "spark.app.name": "eurosat-kedro",
     "spark.sql.execution.arrow.pyspark.enabled": True,
     "spark.executorEnv.EUROSAT_ORT_THREADS": 1,
+    # every task that loads the MLflow model would print MLflow's artifact download progress
+    # bar (dozens of lines per load) into the job's log
+    f"spark.executorEnv.{NO_PROGRESS_BARS[0]}": NO_PROGRESS_BARS[1],
 }
 
 _configured: dict[str, Any] = {}  # spark.yml of the current Kedro context (see configure)

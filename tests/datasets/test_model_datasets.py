@@ -57,7 +57,7 @@ def test_round_trip_missing_file_and_describe(tmp_path: Path, dataset_type, name
         assert loaded.keys() == data.keys()
         for key in data:
             np.testing.assert_array_equal(loaded[key], data[key])
-    assert dataset._describe() == {"filepath": str(path)}
+    assert dataset._describe() == {"filepath": str(path), "version": None}
 
 
 def test_torch_model_file_is_loaded_without_running_code(tmp_path: Path):

@@ -188,6 +188,81 @@ def test_bad_base64_is_named(text, message):
         read_b64(text)
 
 
+def _wrapped(data: bytes, width: int, newline: str = "\n", final: bool = True) -> str:
+    """base64 of ``data`` in lines of ``width`` characters, as `base64` (76) or PEM (64) print."""
+    text = base64.b64encode(data).decode()
+    lines = [text[i : i + width] for i in range(0, len(text), width)]
+    return newline.join(lines) + (newline if final else "")
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "data:image/jpeg;base64,",  # what FileReader.readAsDataURL gives for a JPEG
+        "data:image/png;base64,",  # the media type is not trusted: the bytes decide
+        "DATA:image/jpeg;base64,",
+        "data:application/octet-stream;base64,",  # FileReader, for a type it does not know
+        "data:image/jpeg;name=tile.jpg;base64,",  # with a parameter (RFC 2397)
+        "data:;base64,",
+    ],
+)
+def test_a_data_url_is_read_like_its_base64(head: str):
+    data = image_bytes()
+    np.testing.assert_array_equal(read_b64(head + base64.b64encode(data).decode()), decode(data))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "data:image/jpeg,%FF%D8",  # a data URL, percent-encoded instead of base64
+        "data:image/jpeg;charset=x",  # no comma at all
+    ],
+)
+def test_a_data_url_without_base64_is_named(text: str):
+    with pytest.raises(ImageInputError, match=r"image_b64 is a data URL without ';base64,'"):
+        read_b64(text)
+
+
+def test_a_data_url_with_bad_base64_is_named():
+    with pytest.raises(ImageInputError, match="image_b64 is not valid base64"):
+        read_b64("data:image/jpeg;base64,not base64!")
+
+
+@pytest.mark.parametrize(
+    ("width", "newline", "final"),
+    [
+        (76, "\n", True),  # `base64 IMAGE.jpg`
+        (76, "\n", False),  # the same through $(...), which drops the last line break
+        (76, "\r\n", True),  # MIME
+        (64, "\n", True),  # PEM, `openssl base64`
+    ],
+)
+def test_base64_wrapped_in_lines_is_read(width: int, newline: str, final: bool):
+    data = image_bytes(size=200)  # several lines
+    text = _wrapped(data, width, newline, final)
+    assert text.count("\n") >= 3
+    np.testing.assert_array_equal(read_b64(text), decode(data))
+    np.testing.assert_array_equal(read_b64("data:image/jpeg;base64," + text), decode(data))
+
+
+def test_one_line_ending_in_a_line_break_is_read():
+    data = image_bytes()
+    np.testing.assert_array_equal(read_b64(base64.b64encode(data).decode() + "\n"), decode(data))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _wrapped(image_bytes(size=200), 60),  # a width no encoder uses
+        _wrapped(image_bytes(size=200), 76).replace("\n", "\n\n", 1),  # a blank line
+        _wrapped(image_bytes(size=200), 76)[:100] + "\n" + _wrapped(image_bytes(size=200), 76),
+    ],
+)
+def test_other_line_breaks_are_still_refused(text: str):
+    with pytest.raises(ImageInputError, match="image_b64 is not valid base64"):
+        read_b64(text)
+
+
 def test_more_than_max_bytes_is_refused_before_opening(monkeypatch):
     monkeypatch.setattr(images, "MAX_BYTES", 100)
     with pytest.raises(ImageInputError, match=r"image is \d+ bytes, more than 100 allowed"):

@@ -54,8 +54,10 @@ def test_the_checkpoint_callback_writes_one_file_atomically(tmp_path: Path):
         torch.Generator().manual_seed(0),
     )
     path = tmp_path / "checkpoints" / "last.pt"
-    Checkpoint(path, model, state, TrainConfig(epochs=2)).on_epoch_end(_progress(0.5))
+    run = {"tracking_uri": "sqlite:///mlflow.db", "run_id": "abc"}
+    Checkpoint(path, model, state, TrainConfig(epochs=2), run).on_epoch_end(_progress(0.5))
     assert [p.name for p in path.parent.iterdir()] == ["last.pt"]  # no temporary left
     saved = torch.load(path, weights_only=True)
     assert saved["epoch"] == 1 and saved["config"] == TrainConfig(epochs=2).fingerprint()
+    assert saved["mlflow_run"] == run  # the run a resume continues
     assert set(saved["model"]) == set(model.state_dict())

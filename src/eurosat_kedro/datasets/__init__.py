@@ -7,6 +7,7 @@ from importlib import import_module
 
 _WHERE = {
     "DownloadedArchiveDataset": "archive_datasets",
+    "ArchiveSourceDataset": "archive_source_dataset",
     "ArrayBundleDataset": "array_bundle_dataset",
     "TorchModelDataset": "torch_model_dataset",
     "OnnxModelDataset": "onnx_model_dataset",

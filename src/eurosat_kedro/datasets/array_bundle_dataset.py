@@ -22,5 +22,5 @@ class ArrayBundleDataset(FileDataset[dict, dict]):
             return {key: bundle[key] for key in bundle.files}
 
     def save(self, data: dict[str, np.ndarray]) -> None:
-        with atomic_path(self._filepath, suffix=".npz") as tmp:
+        with atomic_path(self._get_save_path(), suffix=".npz") as tmp:
             np.savez(tmp, **data)

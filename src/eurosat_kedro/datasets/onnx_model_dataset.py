@@ -16,5 +16,5 @@ class OnnxModelDataset(FileDataset[onnx.ModelProto, onnx.ModelProto]):
         return onnx.load(str(self._require("run the deployment pipeline")))
 
     def save(self, data: onnx.ModelProto) -> None:
-        with atomic_path(self._filepath) as tmp:
+        with atomic_path(self._get_save_path()) as tmp:
             onnx.save(data, str(tmp), save_as_external_data=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 
 from eurosat_kedro.files import atomic_path
@@ -20,8 +22,9 @@ class PyfuncModelDataset(FileDataset[PyfuncPackage, "mlflow.pyfunc.PyFuncModel"]
         return mlflow.pyfunc.load_model(str(self._require("run the deployment pipeline")))
 
     def save(self, data: PyfuncPackage) -> None:
-        with atomic_path(self._filepath) as tmp:
+        with atomic_path(self._get_save_path()) as tmp:
             data.save(tmp)
 
-    def _exists(self) -> bool:
-        return (self._filepath / "MLmodel").is_file()
+    @staticmethod
+    def _is_complete(path: str | Path) -> bool:
+        return (Path(path) / "MLmodel").is_file()

@@ -20,5 +20,5 @@ class TorchModelDataset(FileDataset[TrainedModel, TrainedModel]):
         return TrainedModel.from_dict(data, str(path))
 
     def save(self, data: TrainedModel) -> None:
-        with atomic_path(self._filepath) as tmp:
+        with atomic_path(self._get_save_path()) as tmp:
             torch.save(data.to_dict(), tmp)

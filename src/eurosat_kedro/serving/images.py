@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -68,12 +69,52 @@ def decode(data: bytes) -> np.ndarray:
 
 
 def read_b64(text: str) -> np.ndarray:
-    """base64 text -> uint8 ``(64, 64, 3)``."""
+    """base64 text -> uint8 ``(64, 64, 3)``. Also taken: a data URL
+    (``data:image/jpeg;base64,...``, what a browser's FileReader gives) and base64 wrapped in
+    lines of ``WRAP_WIDTHS`` characters (what ``base64`` and MIME, or PEM, print)."""
+    if isinstance(text, str):
+        text = _unwrap(_strip_data_url(text))
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError, TypeError) as error:
         raise ImageInputError(f"image_b64 is not valid base64 ({error})") from error
     return decode(data)
+
+
+# base64 wrapped in lines: 76 characters (`base64`, MIME, Python's encodebytes), 64 (PEM, openssl)
+WRAP_WIDTHS = (76, 64)
+# a data URL's head: ``data:[<media type>][;<name>=<value>]*;base64,`` (RFC 2397)
+DATA_URL = re.compile(r"data:[^,;]*(?:;[^,;=]+=[^,;]*)*;base64,", re.IGNORECASE)
+
+
+def _strip_data_url(text: str) -> str:
+    """The base64 part of a data URL; other text unchanged."""
+    if text[:5].lower() != "data:":
+        return text
+    head = DATA_URL.match(text)
+    if head is None:
+        raise ImageInputError(
+            f"image_b64 is a data URL without ';base64,' ({text[:40]!r}...); send the image "
+            "base64-encoded, e.g. as FileReader.readAsDataURL gives it"
+        )
+    return text[head.end() :]
+
+
+def _unwrap(text: str) -> str:
+    """base64 wrapped in lines of one of ``WRAP_WIDTHS`` (LF or CRLF, a final line break or
+    not), or one line ending in a line break, joined into one line; anything else unchanged,
+    for base64 to refuse."""
+    if "\n" not in text:
+        return text
+    lines = text.replace("\r\n", "\n").removesuffix("\n").split("\n")
+    width = len(lines[0])
+    if len(lines) == 1 or (
+        width in WRAP_WIDTHS
+        and all(len(line) == width for line in lines[:-1])
+        and 0 < len(lines[-1]) <= width
+    ):
+        return "".join(lines)
+    return text
 
 
 def read_bytes(data: bytes | bytearray | memoryview) -> np.ndarray:

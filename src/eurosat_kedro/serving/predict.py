@@ -12,17 +12,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def describe(probabilities: np.ndarray, classes: list[str], k: int) -> list[dict]:
-    """Per row: ``predicted_class``, ``probabilities`` (class -> p) and ``topk``."""
+def describe(probabilities: np.ndarray, classes: list[str], k: int) -> dict[str, list]:
+    """Per row, as columns: ``predicted_class``, ``probability`` (of that class),
+    ``probabilities`` (class -> p) and ``topk`` (the ``k`` best, ties in class order); plain
+    Python values, converted from NumPy once for the whole batch."""
     k = max(1, min(k, len(classes)))
-    out = []
-    for row in probabilities:
-        order = np.argsort(-row, kind="stable")[:k]
-        out.append(
-            {
-                "predicted_class": classes[int(order[0])],
-                "probabilities": {name: float(p) for name, p in zip(classes, row, strict=True)},
-                "topk": [{"class": classes[int(i)], "probability": float(row[i])} for i in order],
-            }
-        )
-    return out
+    orders = np.argsort(-probabilities, axis=1, kind="stable")[:, :k].tolist()
+    rows = probabilities.tolist()
+    return {
+        "predicted_class": [classes[order[0]] for order in orders],
+        "probability": [row[order[0]] for row, order in zip(rows, orders, strict=True)],
+        "probabilities": [dict(zip(classes, row, strict=True)) for row in rows],
+        "topk": [
+            [{"class": classes[i], "probability": row[i]} for i in order]
+            for row, order in zip(rows, orders, strict=True)
+        ],
+    }

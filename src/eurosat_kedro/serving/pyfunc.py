@@ -10,6 +10,8 @@ file bytes, e.g. Spark's ``binaryFile`` content). Output per row: ``predicted_cl
 
 from __future__ import annotations
 
+import logging
+
 import mlflow.pyfunc
 import pandas as pd
 from mlflow.exceptions import MlflowException
@@ -23,6 +25,7 @@ class EuroSatPyfunc(mlflow.pyfunc.PythonModel):
     """Artifacts: ``onnx_model`` (model.onnx) and ``config`` (classes, topk, allowed roots)."""
 
     def load_context(self, context):
+        _show_serving_logs()
         self.classifier = OnnxClassifier.from_config(
             context.artifacts["onnx_model"], context.artifacts["config"]
         )
@@ -42,3 +45,16 @@ class EuroSatPyfunc(mlflow.pyfunc.PythonModel):
             return self.classifier.predict_frame(model_input)
         except RequestError as error:
             raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from error
+
+
+def _show_serving_logs() -> None:
+    """Let the classifier's log line (where ONNX Runtime runs, how many threads) reach stderr
+    where nothing else would: `mlflow models serve` (uvicorn) and Spark's Python workers give
+    only their own loggers a handler, and Python drops INFO records that find none."""
+    serving = logging.getLogger("eurosat_kedro.serving")
+    if logging.getLogger().handlers or serving.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    serving.addHandler(handler)
+    serving.setLevel(logging.INFO)

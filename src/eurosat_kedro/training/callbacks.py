@@ -45,15 +45,17 @@ class EpochLog:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Save everything a resume needs at ``path`` after every epoch."""
+    """Save everything a resume needs at ``path`` after every epoch, with the MLflow run the
+    epochs go to (``mlflow_run``), so a resumed run can continue that run."""
 
     path: Path
     model: nn.Module
     state: ResumableState
     cfg: TrainConfig
+    mlflow_run: dict[str, str] | None = None
 
     def on_epoch_end(self, progress: Progress) -> None:
-        save_checkpoint(self.path, self.model, self.state, progress, self.cfg)
+        save_checkpoint(self.path, self.model, self.state, progress, self.cfg, self.mlflow_run)
 
 
 @dataclass(frozen=True)

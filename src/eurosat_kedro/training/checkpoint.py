@@ -79,9 +79,15 @@ class Progress:
 
 
 def save_checkpoint(
-    path: Path, model: nn.Module, state: ResumableState, progress: Progress, cfg: TrainConfig
+    path: Path,
+    model: nn.Module,
+    state: ResumableState,
+    progress: Progress,
+    cfg: TrainConfig,
+    mlflow_run: dict[str, str] | None = None,
 ) -> None:
-    """Weights, resumable state, RNG, progress and the recipe, written atomically."""
+    """Weights, resumable state, RNG, progress, the recipe and the MLflow run the epochs go to
+    (``tracking_uri``, ``run_id``; None without one), written atomically."""
     checkpoint = {
         "model": model.state_dict(),
         **state.state_dict(),
@@ -93,6 +99,7 @@ def save_checkpoint(
         "stale": progress.stale,
         "epoch": progress.epoch,
         "config": cfg.fingerprint(),
+        "mlflow_run": mlflow_run,
     }
     with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)
@@ -131,3 +138,10 @@ def resume_or_start(
     logger.info("Resumed from %s after epoch %d", path, saved["epoch"])
     fields = ("history", "best_state", "best_acc", "best_epoch", "stale", "epoch")
     return Progress(**{key: saved[key] for key in fields})
+
+
+def recorded_mlflow_run(path: Path) -> dict[str, str] | None:
+    """The MLflow run (``tracking_uri``, ``run_id``) the checkpoint at ``path`` was written
+    in; None when it was written without one or by a version that did not record it."""
+    saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return saved.get("mlflow_run")

@@ -109,6 +109,7 @@ class RuntimeConfig:
     engine: str = "local"  # local: processes spawned here | spark: Spark's TorchDistributor
     resume: bool = False  # continue from checkpoint_path
     checkpoint_path: str | None = None  # written every epoch (rank 0); None: no checkpoints
+    system_metrics_interval: float = 10.0  # seconds between MLflow system/* samples; 0: off
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RuntimeConfig:
@@ -122,3 +123,8 @@ class RuntimeConfig:
             raise ValueError(f"runtime.engine must be local or spark, got {self.engine!r}")
         if self.num_processes < 1:
             raise ValueError(f"runtime.num_processes must be 1 or more, got {self.num_processes}")
+        if self.system_metrics_interval < 0:
+            raise ValueError(
+                "runtime.system_metrics_interval must be 0 (off) or a number of seconds, got "
+                f"{self.system_metrics_interval}"
+            )

@@ -25,6 +25,7 @@ from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLog
 from .checkpoint import ResumableState, resume_or_start
 from .config import RuntimeConfig, TrainConfig
 from .device import Placement, seed_everything
+from .mlflow_epochs import mlflow_run_of
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def _callbacks(
     own: list[Callback] = [EpochLog(trainer.cfg.epochs)]
     if runtime.checkpoint_path:
         path, bare = Path(runtime.checkpoint_path), _unwrap(trainer.model)
-        own.append(Checkpoint(path, bare, trainer.state, trainer.cfg))
+        own.append(Checkpoint(path, bare, trainer.state, trainer.cfg, mlflow_run_of(extra)))
     return [*own, *extra, stopping]
 
 

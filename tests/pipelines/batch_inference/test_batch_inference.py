@@ -4,6 +4,7 @@ local[2]; the errors of its inputs, named."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from eurosat_kedro.datasets.spark_image_files_dataset import (
     extension_filter,
 )
 from eurosat_kedro.pipelines.batch_inference.nodes import spark_model_uri
+from eurosat_kedro.spark import NO_PROGRESS_BARS
 from tests.conftest import run_session
 
 EXTENSIONS = ["jpg", "jpeg", "png", "tif", "tiff"]
@@ -44,7 +46,7 @@ def _images_to_score(project: Path, folder: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_one_row_per_file_bad_files_are_error_rows(
-    trained_copy: Path, spark, tmp_path: Path, monkeypatch
+    trained_copy: Path, spark, tmp_path: Path, monkeypatch, capfd
 ):
     trained_project = trained_copy
     folder = tmp_path / "to_score"
@@ -55,6 +57,7 @@ def test_one_row_per_file_bad_files_are_error_rows(
         pipeline="batch_inference",
         params={"batch_inference.input": str(folder)},
     )
+    assert "Downloading artifacts" not in capfd.readouterr().err  # no progress bars in the log
     data = trained_project / "data" / "sample"
     table = pd.read_parquet(data / "07_model_output" / "batch_predictions.parquet")
     assert list(table.columns) == ["path", "predicted_class", "probability", "topk", "error"]
@@ -90,6 +93,16 @@ def test_one_row_per_file_bad_files_are_error_rows(
     run = client.search_runs([experiment.experiment_id], order_by=["start_time DESC"])[0]
     assert run.data.metrics["batch_inference.n_errors"] == 3
     assert run.data.metrics["batch_inference.n_files"] == len(good) + 3
+
+
+@pytest.mark.slow
+def test_spark_tasks_load_models_without_progress_bars(spark):
+    """Every task that loads the model would print MLflow's download progress bar into the
+    job's log: the session gives the executors MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false."""
+    name, value = NO_PROGRESS_BARS
+    seen = spark.sparkContext.parallelize(range(4), 4).map(lambda _: os.environ.get(name))
+    assert seen.collect() == [value] * 4
+    assert spark.conf.get(f"spark.executorEnv.{name}") == "false"
 
 
 @pytest.mark.slow

@@ -69,9 +69,11 @@ def test_pipeline_on_an_in_memory_catalog(image_tree: Path):
     catalog["params:data.classes"] = CLASSES
     catalog["params:data.split.fractions"] = {"train": 0.5, "val": 0.25, "test": 0.25}
     catalog["params:data.split.seed"] = 0
+    catalog["archive_source"] = {"url": "file:///tiny.zip", "sha256": "0" * 64}
     outputs = SequentialRunner().run(create_pipeline(), catalog)
     report = outputs["data_report"].load()
     assert sum(report["split_sizes"].values()) == 60 and report["bad_files"] == []
+    assert report["source"] == {"url": "file:///tiny.zip", "sha256": "0" * 64}
     for split, fraction in (("train", 0.5), ("val", 0.25), ("test", 0.25)):
         counts = set(report["splits"][split].values())  # stratified: alike in every class
         assert len(counts) == 1 and abs(counts.pop() - 6 * fraction) <= 1, split

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mlflow
 import numpy as np
 import torch
 from kedro.io import DataCatalog
@@ -10,6 +13,7 @@ from matplotlib.figure import Figure
 
 from eurosat_kedro.models import ModelSpec, TrainedModel, build_model
 from eurosat_kedro.pipelines.evaluation import create_pipeline
+from eurosat_kedro.registry import split_fingerprint
 from tests.conftest import tiny_arrays
 
 CLASSES = [f"class{i}" for i in range(10)]
@@ -29,6 +33,7 @@ def _catalog() -> DataCatalog:
     catalog["params:evaluation.batch_size"] = 8
     catalog["params:evaluation.tta"] = False
     catalog["params:evaluation.misclassified_grid_size"] = 6
+    catalog["data_report"] = {"source": {"url": "https://example.org/EuroSAT_RGB.zip"}}
     return catalog
 
 
@@ -47,3 +52,18 @@ def test_evaluation_draws_every_plot():
     outputs = SequentialRunner().run(create_pipeline(), _catalog())
     for plot in ("loss_curves_plot", "val_acc_plot", "confusion_matrix_plot", "misclassified_plot"):
         assert isinstance(outputs[plot].load(), Figure), plot
+
+
+def test_an_active_mlflow_run_lists_the_test_split_it_was_scored_on(tmp_path: Path):
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    catalog = _catalog()
+    try:
+        experiment = mlflow.MlflowClient().create_experiment("lineage", str(tmp_path / "mlruns"))
+        with mlflow.start_run(experiment_id=experiment) as run:
+            SequentialRunner().run(create_pipeline().only_nodes("log_test_data"), catalog)
+        (test,) = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert {t.key: t.value for t in test.tags}["mlflow.data.context"] == "test"
+    assert test.dataset.digest == split_fingerprint(catalog.load("test_arrays"))[:36]

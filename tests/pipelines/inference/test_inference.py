@@ -102,11 +102,11 @@ def test_a_model_uri_that_is_nothing_is_named(trained_copy: Path):
 def test_model_uri_takes_the_registry_champion(trained_copy: Path):
     image = _a_sample_image(trained_copy)
     local = _predict(trained_copy, image)
-    champion = _predict(trained_copy, image, "models:/eurosat-landuse@champion")
+    champion = _predict(trained_copy, image, "models:/eurosat-landuse-sample@champion")
     assert champion["probabilities"] == pytest.approx(local["probabilities"], abs=1e-6)
 
 
-@pytest.mark.parametrize("uri", ["models:/eurosat-landuse@nope", "models:/no-such-model/1"])
+@pytest.mark.parametrize("uri", ["models:/eurosat-landuse-sample@nope", "models:/no-such-model/1"])
 def test_a_missing_alias_or_model_is_named(trained_copy: Path, uri: str):
     with pytest.raises(DatasetError, match=f"inference.model_uri '{uri}' cannot be loaded"):
         _predict(trained_copy, _a_sample_image(trained_copy), uri)

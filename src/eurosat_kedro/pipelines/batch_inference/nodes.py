@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import mlflow
 from pyspark.sql import DataFrame
@@ -12,8 +15,25 @@ from pyspark.sql import functions as F
 
 from eurosat_kedro.datasets.served_model_dataset import ServedModel
 from eurosat_kedro.serving.contract import MAX_ERRORS_IN_SUMMARY, SPARK_RESULT_TYPE, summary
+from eurosat_kedro.spark import NO_PROGRESS_BARS
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """MLflow's artifact progress bars off for the block (a batch job's log is no terminal);
+    the executors have them off through ``spark.executorEnv`` (``eurosat_kedro.spark``)."""
+    name, value = NO_PROGRESS_BARS
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def spark_model_uri(model: ServedModel) -> str:
@@ -42,9 +62,14 @@ def predict_image_files(
     files = batch_image_files
     spark = files.sparkSession
     partitions = partitions or 4 * spark.sparkContext.defaultParallelism
-    udf = mlflow.pyfunc.spark_udf(
-        spark, uri, result_type=SPARK_RESULT_TYPE, env_manager="local", params={"on_error": "row"}
-    )
+    with _no_progress_bars():  # spark_udf copies the model on the driver
+        udf = mlflow.pyfunc.spark_udf(
+            spark,
+            uri,
+            result_type=SPARK_RESULT_TYPE,
+            env_manager="local",
+            params={"on_error": "row"},
+        )
     # Spark packs ~32 small files per scan task: merge those tasks without a shuffle, or
     # spread a few files over more tasks, so every core scores about as many images
     spread = (

@@ -51,8 +51,12 @@ def cache_split_arrays(splits: pd.DataFrame, decoded: dict) -> tuple[dict, dict,
     return tuple(bundles)
 
 
-def report_data(splits: pd.DataFrame, classes: list[str]) -> dict:
-    """Class list, per-split class counts and the unusable files with their problems."""
+def report_data(
+    splits: pd.DataFrame, classes: list[str], archive_source: dict | None = None
+) -> dict:
+    """Class list, per-split class counts, the unusable files with their problems, and the
+    archive the images came from (``source``: URL, sha256, DVC hash), which training and
+    evaluation log to MLflow as the lineage of the splits."""
     counts = {
         split: {
             name: int(((splits["split"] == split) & (splits["class_name"] == name)).sum())
@@ -62,6 +66,7 @@ def report_data(splits: pd.DataFrame, classes: list[str]) -> dict:
     }
     bad = splits[~splits["valid"]]
     return {
+        "source": archive_source,
         "classes": list(classes),
         "total_files": len(splits),
         "usable_images": int(splits["valid"].sum()),

@@ -31,7 +31,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["train_arrays", "val_arrays", "test_arrays"],
                 name="cache_split_arrays",
             ),
-            Node(report_data, ["image_splits", "classes"], "data_report", name="report_data"),
+            Node(
+                report_data,
+                ["image_splits", "classes", "archive_source"],
+                "data_report",
+                name="report_data",
+            ),
         ],
         tags="data_processing",
     )

@@ -227,7 +227,8 @@ def register_model(
     registry_params: dict,
 ) -> dict:
     """Register the logged model as a new version of ``deployment.registry.model_name``,
-    tagged for review, with the ``champion`` alias when the gate allows
+    tagged and described for review (``deployment.registry.description`` opens the
+    registered model's description), with the ``champion`` alias when the gate allows
     (``registry.decide_alias``), else ``challenger``. Returns the report."""
     name = registry_params.get("model_name")
     if not name or not logged_model.get("logged"):
@@ -247,6 +248,7 @@ def register_model(
         tags,
         registry_params.get("promote", "auto"),
         float(registry_params.get("min_improvement", 0)),
+        registry.model_description(card.classes, registry_params.get("description") or ""),
     )
     message = (
         f"Model registry: {name} version {report['version']} is {report['alias']}: "

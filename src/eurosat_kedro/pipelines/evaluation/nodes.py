@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from eurosat_kedro import lineage
 from eurosat_kedro.metrics import headline_scores
 from eurosat_kedro.models import TrainedModel, load_trained_model, predict_logits
 from eurosat_kedro.plots import confusion_matrix_figure, curves_figure, image_grid_figure
@@ -108,3 +109,9 @@ def plot_misclassified(
         f"Misclassified test images: {len(shown)} of {len(wrong)} shown "
         f"({len(predictions)} test images)",
     )
+
+
+def log_test_data(test_arrays: dict, data_report: dict) -> None:
+    """Log the test split, with the archive it came from, as an input of the MLflow run
+    (context ``test``): the run's Datasets tab."""
+    lineage.log_splits({"test": test_arrays}, data_report.get("source"))

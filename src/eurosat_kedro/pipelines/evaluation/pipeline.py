@@ -4,6 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     compute_metrics,
+    log_test_data,
     plot_confusion_matrix,
     plot_misclassified,
     plot_training_curves,
@@ -54,6 +55,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "misclassified_plot",
                 name="plot_misclassified",
             ),
+            Node(log_test_data, ["test_arrays", "data_report"], None, name="log_test_data"),
         ],
         tags="evaluation",
     )

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import train_model
+from .nodes import log_training_data, train_model
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -20,6 +20,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 ["trained_model", "training_history"],
                 name="train_model",
+            ),
+            Node(
+                log_training_data,
+                ["train_arrays", "val_arrays", "data_report"],
+                None,
+                name="log_training_data",
             ),
         ],
         tags="training",
