@@ -205,6 +205,20 @@ def trained_copy(trained_project: Path, tmp_path: Path, monkeypatch: pytest.Monk
     return root
 
 
+@pytest.fixture
+def mlflow_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The id of an experiment in a new MLflow store of its own under tmp_path (the globally
+    active experiment may be another test's store's); the tracking URI is restored after."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # mlflow.set_tracking_uri copies it there
+    mlflow.set_tracking_uri(uri)
+    yield mlflow.MlflowClient().create_experiment("test", (tmp_path / "mlruns").as_uri())
+    mlflow.set_tracking_uri(previous)
+
+
 def free_registered_port(seed: int = 0) -> int:
     """A free 127.0.0.1 port below 49152: `kedro viz` refuses the ephemeral range that the
     OS hands out for port 0."""

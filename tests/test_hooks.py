@@ -35,23 +35,14 @@ def test_a_pipeline_leaves_no_mlflow_run_open_but_the_users(trained_copy: Path):
     assert mlflow.active_run() is None  # kedro-mlflow's reopenings of it did not stay behind
 
 
-def test_the_private_mlflow_run_stack_is_still_there(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_the_private_mlflow_run_stack_is_still_there(mlflow_experiment: str):
     """CloseMlflowRuns reads MLflow's private stack of active runs (the one private API the
     hooks use): an MLflow upgrade that moves it must fail here, not silently leave runs open."""
     from eurosat_kedro.hooks import _active_run_stack
 
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # restored after: set_tracking_uri copies it
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    experiment = mlflow.MlflowClient().create_experiment("stack", str(tmp_path / "mlruns"))
     assert _active_run_stack() == []
-    with mlflow.start_run(experiment_id=experiment) as run:
+    with mlflow.start_run(experiment_id=mlflow_experiment) as run:
         assert [r.info.run_id for r in _active_run_stack()] == [run.info.run_id]
-    mlflow.set_tracking_uri(previous)
 
 
 def test_a_missing_run_stack_fails_loudly(monkeypatch: pytest.MonkeyPatch):

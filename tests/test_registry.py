@@ -3,8 +3,6 @@ descriptions of the registered model and its versions (in a store of the test's 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlflow
 import numpy as np
 import pytest
@@ -116,22 +114,11 @@ TAGS = {
 }
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A new MLflow store in tmp_path with an experiment of its own."""
-    previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    yield mlflow.MlflowClient().create_experiment("registry", (tmp_path / "mlruns").as_uri())
-    mlflow.set_tracking_uri(previous)
-
-
 @pytest.mark.filterwarnings("ignore:.*An input example was not provided")
-def test_the_registered_model_and_each_version_are_described(store: str):
+def test_the_registered_model_and_each_version_are_described(mlflow_experiment: str):
     classes = tuple(CLASSES)
     package = PyfuncPackage(tiny_onnx({"classes": ",".join(classes)}), ServingConfig(classes))
-    with mlflow.start_run(experiment_id=store) as run:
+    with mlflow.start_run(experiment_id=mlflow_experiment) as run:
         info = package.log()
     logged = {"model_uri": info.model_uri, "model_id": info.model_id, "run_id": run.info.run_id}
     about = "Toy models of the sample: never serve them."

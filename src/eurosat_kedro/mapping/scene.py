@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,9 @@ class Scene:
     has_mask: bool  # a nodata value, an alpha band or an internal mask
     product: ProductRadiometry | None = None  # what the product metadata says, when found
     mask: SceneMask | None = None  # the product's cloud / snow mask, when it has one
-    source: str = ""  # what the user gave as mapping.scene (a product, a folder, a file)
+    # what the user gave as mapping.scene (a product, a folder, a file): not part of what the
+    # scene is, so two ways to name the same bands give equal scenes
+    source: str = field(default="", compare=False)
 
     @property
     def name(self) -> str:

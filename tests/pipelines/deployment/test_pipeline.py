@@ -60,17 +60,10 @@ def _catalog(tmp_path: Path) -> DataCatalog:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A new MLflow store in tmp_path, with an experiment of its own (the active experiment
-    id may be another test's store's); the previous tracking URI is restored after."""
-    previous = mlflow.get_tracking_uri()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+def store(mlflow_experiment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An MLflow store of its own, with tmp_path as the working directory."""
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(uri)
-    experiment = mlflow.MlflowClient().create_experiment("deployment", str(tmp_path / "mlruns"))
-    yield experiment
-    mlflow.set_tracking_uri(previous)
+    return mlflow_experiment
 
 
 def test_the_logged_model_is_what_gets_registered(tmp_path: Path, store: str):

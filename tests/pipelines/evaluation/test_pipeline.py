@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlflow
 import numpy as np
 import torch
@@ -54,16 +52,10 @@ def test_evaluation_draws_every_plot():
         assert isinstance(outputs[plot].load(), Figure), plot
 
 
-def test_an_active_mlflow_run_lists_the_test_split_it_was_scored_on(tmp_path: Path):
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_an_active_mlflow_run_lists_the_test_split_it_was_scored_on(mlflow_experiment: str):
     catalog = _catalog()
-    try:
-        experiment = mlflow.MlflowClient().create_experiment("lineage", str(tmp_path / "mlruns"))
-        with mlflow.start_run(experiment_id=experiment) as run:
-            SequentialRunner().run(create_pipeline().only_nodes("log_test_data"), catalog)
-        (test,) = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with mlflow.start_run(experiment_id=mlflow_experiment) as run:
+        SequentialRunner().run(create_pipeline().only_nodes("log_test_data"), catalog)
+    (test,) = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
     assert {t.key: t.value for t in test.tags}["mlflow.data.context"] == "test"
     assert test.dataset.digest == split_fingerprint(catalog.load("test_arrays"))[:36]

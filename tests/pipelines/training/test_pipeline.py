@@ -3,8 +3,6 @@ test their pipelines: no session, no files; MLflow only where the node talks to 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlflow
 import numpy as np
 import pytest
@@ -61,33 +59,22 @@ def test_an_unknown_runtime_parameter_is_named():
         SequentialRunner().run(create_pipeline(), catalog)
 
 
-def test_an_active_mlflow_run_gets_the_machine_as_tags_and_every_epoch(tmp_path: Path):
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        # an experiment of this store: the active one may be another test's store's
-        experiment = mlflow.MlflowClient().create_experiment("training", str(tmp_path / "mlruns"))
-        with mlflow.start_run(experiment_id=experiment) as run:
-            SequentialRunner().run(create_pipeline(), _catalog(epochs=1))
-        logged = mlflow.MlflowClient().get_run(run.info.run_id).data
-    finally:
-        mlflow.set_tracking_uri(previous)
+def test_an_active_mlflow_run_gets_the_machine_as_tags_and_every_epoch(mlflow_experiment: str):
+    with mlflow.start_run(experiment_id=mlflow_experiment) as run:
+        SequentialRunner().run(create_pipeline(), _catalog(epochs=1))
+    logged = mlflow.MlflowClient().get_run(run.info.run_id).data
     assert logged.tags["host.threads"] == "1" and logged.tags["host.device"] == "cpu"
     assert {"host.cpu", "host.cpu_flags", "host.torch"} <= set(logged.tags)
     assert "training.val_accuracy" in logged.metrics
 
 
-def test_an_active_mlflow_run_lists_the_train_and_val_splits_it_trained_on(tmp_path: Path):
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_an_active_mlflow_run_lists_the_train_and_val_splits_it_trained_on(
+    mlflow_experiment: str,
+):
     catalog = _catalog(epochs=1)
-    try:
-        experiment = mlflow.MlflowClient().create_experiment("lineage", str(tmp_path / "mlruns"))
-        with mlflow.start_run(experiment_id=experiment) as run:
-            SequentialRunner().run(create_pipeline().only_nodes("log_training_data"), catalog)
-        inputs = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with mlflow.start_run(experiment_id=mlflow_experiment) as run:
+        SequentialRunner().run(create_pipeline().only_nodes("log_training_data"), catalog)
+    inputs = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
     contexts = {i.dataset.name: {t.key: t.value for t in i.tags} for i in inputs}
     assert contexts["eurosat-train"]["mlflow.data.context"] == "training"
     assert contexts["eurosat-val"]["mlflow.data.context"] == "validation"
@@ -96,18 +83,12 @@ def test_an_active_mlflow_run_lists_the_train_and_val_splits_it_trained_on(tmp_p
     assert "https://example.org/EuroSAT_RGB.zip" in train.source
 
 
-def test_system_metrics_reach_the_run_while_it_trains(tmp_path: Path):
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_system_metrics_reach_the_run_while_it_trains(mlflow_experiment: str):
     catalog = _catalog(epochs=3)
     catalog["params:runtime"] = {"device": "cpu", "num_threads": 1, "system_metrics_interval": 0.1}
-    try:
-        experiment = mlflow.MlflowClient().create_experiment("system", str(tmp_path / "mlruns"))
-        with mlflow.start_run(experiment_id=experiment) as run:
-            SequentialRunner().run(create_pipeline().only_nodes("train_model"), catalog)
-        metrics = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with mlflow.start_run(experiment_id=mlflow_experiment) as run:
+        SequentialRunner().run(create_pipeline().only_nodes("train_model"), catalog)
+    metrics = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
     assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(
         metrics
     )
