@@ -23,6 +23,7 @@ from eurosat_kedro.preprocessing import IMAGE_SIZE
 
 from .radiometry import ProductRadiometry, find_metadata, read_metadata
 from .safe import RGB_BANDS, ProductError, is_product, open_product
+from .stac_input import is_stac_item, open_stac_item
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +112,10 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
     if not path.exists():
         raise SceneError(f"mapping.scene {str(path)!r}: no such file or folder")
     picked = parse_bands(bands)
-    if is_product(path) and not (picked and isinstance(picked[0], int)):
+    stac_item = is_stac_item(path)
+    if stac_item or (is_product(path) and not (picked and isinstance(picked[0], int))):
         try:
-            product = open_product(path, picked or RGB_BANDS)
+            product = open_stac_item(path) if stac_item else open_product(path, picked or RGB_BANDS)
         except (ProductError, ValueError) as error:
             raise SceneError(str(error)) from error
         scene = _scene_from_headers([(file, 1) for file in product.band_files])
@@ -193,6 +195,11 @@ def _header(path: str | Path) -> dict:
                 "has_mask": any(MaskFlags.all_valid not in flags for flags in src.mask_flag_enums),
             }
     except RasterioIOError as error:
+        if str(path).startswith(("/vsicurl/", "/vsis3/")):
+            raise SceneError(
+                f"{str(path).split('/', 2)[2]} cannot be read ({error}): the STAC item's asset "
+                "is unreachable from here; download the bands and give them instead"
+            ) from error
         raise SceneError(
             f"{path} is not a raster that rasterio can open ({error}); give a "
             "GeoTIFF (or any GDAL raster) as mapping.scene"
