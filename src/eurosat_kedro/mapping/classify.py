@@ -57,13 +57,13 @@ def classify_windows(
         for r in range(rows):
             strip = Window(0, r * stride, strip_width, grid.size)
             values, valid = reader.read(strip)
-            masked = reader.masked(strip)
+            masked = reader.masked(strip) if scene.mask is not None else None
             rgb = to_uint8(values, limits, valid)
             for c in range(cols):
                 x = c * stride
                 if 1.0 - valid[:, x : x + grid.size].mean() > max_nodata_fraction:
                     continue
-                if masked[:, x : x + grid.size].mean() > max_masked_fraction:
+                if masked is not None and masked[:, x : x + grid.size].mean() > max_masked_fraction:
                     ids[r, c] = CLASS_MASKED
                     continue
                 pending.append(rgb[:, x : x + grid.size])

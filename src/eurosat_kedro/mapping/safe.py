@@ -32,8 +32,9 @@ class Product:
 
 def is_product(path: Path) -> bool:
     """A .SAFE folder (or any folder holding a product's metadata), its .zip, or its XML."""
-    if path.is_dir():
-        return path.suffix.upper() == ".SAFE" or _metadata_member(_folder_members(path)) is not None
+    if path.is_dir():  # metadata sits at most one folder down (``_metadata_member``)
+        near = [*path.glob("*.xml"), *path.glob("*/*.xml")]
+        return path.suffix.upper() == ".SAFE" or any(METADATA_NAME.match(p.name) for p in near)
     return path.suffix.lower() == ".zip" or bool(METADATA_NAME.match(path.name))
 
 

@@ -11,6 +11,7 @@ import pystac
 from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import DataType, RasterBand, RasterExtension
+from rasterio.transform import array_bounds
 from rasterio.warp import transform_bounds
 
 from .grid import CLASS_NODATA, NON_CLASS_VALUES, GeoGrid
@@ -28,15 +29,8 @@ ASSETS = {  # asset key -> file name beside the item, media type, role
 def _footprint(class_map: GeoGrid) -> tuple[list[float], dict | None]:
     """The map's bounds in WGS84 (what STAC wants) and their polygon; the map's own bounds
     and no geometry when it has no CRS."""
-    height, width = class_map.values.shape
-    left, top = class_map.transform * (0, 0)
-    right, bottom = class_map.transform * (width, height)
-    west, south, east, north = (
-        min(left, right),
-        min(top, bottom),
-        max(left, right),
-        max(top, bottom),
-    )
+    # (west, south, east, north) whatever the transform's orientation
+    west, south, east, north = array_bounds(*class_map.values.shape, class_map.transform)
     if class_map.crs is None:
         return [west, south, east, north], None
     west, south, east, north = transform_bounds(

@@ -88,9 +88,9 @@ def to_uint8(values: np.ndarray, limits: dict, valid: np.ndarray | None = None) 
     scaled = out_low + (values.astype(np.float32) - low) * np.float32(
         (255.0 - out_low) / (high - low)
     )
-    rgb = np.rint(np.clip(np.nan_to_num(scaled, copy=False, nan=out_low), out_low, 255)).astype(
-        np.uint8
-    )
+    if values.dtype.kind == "f":  # NaN (float nodata) would become an arbitrary byte
+        np.nan_to_num(scaled, copy=False, nan=out_low)
+    rgb = np.rint(np.clip(scaled, out_low, 255)).astype(np.uint8)
     if out_low > 0 and valid is not None:
         rgb[:, ~valid] = 0
     return rgb.transpose(1, 2, 0)

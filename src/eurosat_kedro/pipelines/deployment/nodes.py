@@ -21,7 +21,7 @@ from eurosat_kedro.models.export import export_onnx as export_trained_model
 from eurosat_kedro.models.quantize import QuantizationError
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.contract import ServingConfig
-from eurosat_kedro.serving.model_card import ModelCard
+from eurosat_kedro.serving.model_card import DEFAULT_PRECISION, ModelCard
 from eurosat_kedro.serving.package import PyfuncPackage
 
 logger = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def fingerprint_test_split(test_arrays: dict) -> str:
 def served_scores(card: ModelCard, metrics: dict, int8_report: dict) -> dict:
     """Test accuracy and macro F1 of the model actually served: evaluation's figures for
     fp32, the int8 comparison's for int8."""
-    if card.precision == "fp32":
+    if card.precision == DEFAULT_PRECISION:
         return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
     return {"accuracy": int8_report["int8_accuracy"], "macro_f1": int8_report["int8_macro_f1"]}
 
