@@ -4,6 +4,7 @@ classification extensions)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -55,14 +56,19 @@ def _classification(classes: list[str]) -> list[Classification]:
 
 
 def map_item(
-    class_map: GeoGrid, source: str, model: dict[str, str], processed: datetime | None = None
+    class_map: GeoGrid,
+    source: str,
+    model: dict[str, str],
+    processed: datetime | None = None,
+    files: Sequence[str] = (),
 ) -> pystac.Item:
     """The STAC item of a land-use map written beside it: assets by relative href, the
-    acquisition date of ``source`` (the mapped product or scene; ``derived_from`` link) when
-    its name carries one, else ``processed``, and the model as ``eurosat:*`` properties."""
+    acquisition date in the name of ``source`` (the mapped product or scene; ``derived_from``
+    link) or of its band ``files`` when one carries it, else ``processed``, and the model as
+    ``eurosat:*`` properties."""
     bbox, geometry = _footprint(class_map)
     processed = processed or datetime.now(timezone.utc)
-    acquired = acquisition_date([source])
+    acquired = acquisition_date([source, *files])
     when = (
         datetime(acquired.year, acquired.month, acquired.day, tzinfo=timezone.utc)
         if acquired

@@ -149,8 +149,9 @@ def plot_landuse_map(
     preview = to_uint8(values, scene_stretch)
     preview[~valid] = 0
     shares = dict(zip(landuse_areas["class"], landuse_areas["share"], strict=True))
+    scene_name = Path(mapping_scene.source or mapping_scene.name).name
     title = (
-        f"{Path(mapping_scene.name).name} - {landuse_map.tags.get('model_uri')} - stride "
+        f"{scene_name} - {landuse_map.tags.get('model_uri')} - stride "
         f"{landuse_map.tags.get('stride')} px"
     )
     return map_figure(
@@ -169,4 +170,6 @@ def describe_landuse_map(
     """The STAC item of the map (``mapping.stac``): footprint, acquisition date, classes with
     the masked / uncertain / nodata values, the source product and the model."""
     model = {"model_uri": str(mapping_model.model_uri), "precision": mapping_model.precision}
-    return map_item(landuse_map, mapping_scene.source or mapping_scene.name, model).to_dict()
+    files = [file for file, _ in mapping_scene.bands]  # their names carry the date, if any
+    source = mapping_scene.source or mapping_scene.name
+    return map_item(landuse_map, source, model, files=files).to_dict()
