@@ -38,11 +38,8 @@ from PIL import Image
 
 from eurosat_kedro.datasets import PyfuncModelDataset
 from eurosat_kedro.models import ModelSpec, TrainedModel, build_model, load_trained_model
-from eurosat_kedro.pipelines.deployment.nodes import (
-    export_onnx,
-    log_mlflow_model,
-    quantize_onnx_int8,
-)
+from eurosat_kedro.models.export import export_onnx
+from eurosat_kedro.pipelines.deployment.nodes import log_mlflow_model, quantize_onnx_int8
 from eurosat_kedro.ports import free_port
 from eurosat_kedro.preprocessing import normalize
 from eurosat_kedro.serving.classifier import OnnxClassifier

@@ -20,7 +20,9 @@ conf/base. Uses a seeded random subset of data/05_model_input/train.npz when it 
 random images of the same shape (same speed).
 
 ``--engines`` times simple_cnn with one process, ``runtime.num_processes=2`` (two gloo DDP
-processes, 1 thread each) and ``runtime.engine=spark`` (TorchDistributor, local mode).
+processes, 1 thread each) and ``runtime.engine=spark`` with ``runtime.spark_local_mode``
+(TorchDistributor, processes on the driver); bench_training_spark.py times the Spark engine on
+a cluster's executors.
 ``--accuracy-epochs N`` (needs the real cached splits) trains simple_cnn from one seed for N
 epochs in fp32 and in bf16+NHWC and prints both validation accuracies.
 """
@@ -187,7 +189,11 @@ def engine_rates(data: dict, val: dict, args) -> None:
     ):
         cfg = TrainConfig(epochs=args.warmup + args.epochs, batch_size=args.batch)
         machine = RuntimeConfig(
-            num_threads=threads, device="cpu", engine=engine, num_processes=processes
+            num_threads=threads,
+            device="cpu",
+            engine=engine,
+            num_processes=processes,
+            spark_local_mode=True,  # engine spark: the processes on this machine, as the others
         )
         if processes == 1:
             torch.manual_seed(cfg.seed)

@@ -95,7 +95,8 @@ def test_runs_against_a_tracking_server_and_the_champion_gate(
         worse = client.get_model_version(MODEL, "2")
         assert float(worse.tags["test_accuracy"]) < accuracy
         assert report["version"] == "2" and report["alias"] == "challenger"
-        assert "does not beat the champion's" in report["reason"]
+        assert "not better than the champion" in report["reason"]
+        assert report["gate"]["n_images"] == 40 and report["gate"]["n01"] > report["gate"]["n10"]
         assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
         assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "2"
         assert worse.tags["promotion"].startswith("challenger: test accuracy")

@@ -9,8 +9,9 @@ from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import PROJECT_ROOT
 
-# need inference.image_path, mapping.scene and batch_inference.input at run time
-ON_DEMAND = ("inference", "mapping", "batch_inference")
+# need inference.image_path, mapping.scene, mapping.scenes, batch_inference.input and
+# change.before / after at run time
+ON_DEMAND = ("inference", "mapping", "mapping_many", "batch_inference", "landuse_change")
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,15 @@ def test_sample_run_of_all_pipelines_is_tracked_in_mlflow(trained_project: Path)
     assert run.data.metrics["onnx.int8_accuracy"] == int8["int8_accuracy"]
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {
-        f"plots/{n}.png" for n in ("loss_curves", "val_acc", "confusion_matrix", "misclassified")
+        f"plots/{n}.png"
+        for n in (
+            "loss_curves",
+            "val_acc",
+            "confusion_matrix",
+            "misclassified",
+            "reliability",
+            "coverage",
+        )
     }
     assert {a.path for a in client.list_artifacts(run.info.run_id, "model")} == {"model/model.pt"}
     # the served model is a logged MLflow model of this run, registered as the first champion

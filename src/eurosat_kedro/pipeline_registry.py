@@ -7,13 +7,14 @@ from kedro.pipeline import Pipeline
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Every pipeline by name; ``__default__`` runs all but ``inference``, ``mapping`` and
-    ``batch_inference`` (which need ``inference.image_path``, ``mapping.scene`` and
-    ``batch_inference.input``)."""
+    """Every pipeline by name; ``__default__`` runs all but ``inference``, ``mapping``,
+    ``mapping_many``, ``batch_inference`` and ``landuse_change`` (which need
+    ``inference.image_path``, ``mapping.scene``, ``mapping.scenes``, ``batch_inference.input``
+    and ``change.before`` / ``change.after``)."""
     pipelines = find_pipelines(raise_errors=True)
     pipelines["__default__"] = sum(
         p
         for name, p in pipelines.items()
-        if name not in ("inference", "mapping", "batch_inference")
+        if name not in ("inference", "mapping", "mapping_many", "batch_inference", "landuse_change")
     )
     return pipelines

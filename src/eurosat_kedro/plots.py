@@ -62,3 +62,72 @@ def image_grid_figure(images: np.ndarray, titles: list[str], title: str, columns
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def reliability_figure(diagrams: dict[str, list[dict]], ece_before: float, ece_after: float):
+    """Reliability diagram: accuracy against mean confidence per confidence bin, before and
+    after calibration, with the diagonal of perfect calibration and the bin counts."""
+    fig, (ax, counts) = plt.subplots(
+        2, 1, figsize=(6, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    labels = {
+        "before": f"before (ECE {100 * ece_before:.2f}%)",
+        "after": f"after (ECE {100 * ece_after:.2f}%)",
+    }
+    for name, bins in diagrams.items():
+        used = [row for row in bins if row["count"]]
+        ax.plot(
+            [row["confidence"] for row in used],
+            [row["accuracy"] for row in used],
+            marker="o",
+            markersize=4,
+            label=labels.get(name, name),
+        )
+        centres = [(row["low"] + row["high"]) / 2 for row in bins]
+        width = (bins[0]["high"] - bins[0]["low"]) * (0.45 if name == "before" else -0.45)
+        counts.bar(
+            centres,
+            [row["count"] for row in bins],
+            width=width,
+            align="edge",
+            label=labels.get(name, name),
+        )
+    ax.set(ylabel="accuracy", title="Reliability (test split, top-class probability)")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    counts.set(xlabel="confidence (mean per bin)", ylabel="images", yscale="log")
+    fig.tight_layout()
+    return fig
+
+
+def coverage_figure(scores: dict[str, np.ndarray], correct: np.ndarray, unknown: dict):
+    """Accuracy on the answered images against coverage (the share answered, most confident
+    first) for each score, with the "unknown" threshold's operating point."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    n = len(correct)
+    for label, values in scores.items():
+        order = np.argsort(-values, kind="stable")
+        answered = np.arange(1, n + 1)
+        ax.plot(answered / n, np.cumsum(correct[order]) / answered, label=label)
+    if unknown.get("answered"):
+        ax.scatter(
+            [unknown["coverage"]],
+            [unknown["accuracy"]],
+            color="black",
+            zorder=3,
+            label=f"'unknown' below {unknown['threshold']:.3f}",
+        )
+    low = max(0.0, float(correct.mean()) - 0.05)
+    ax.set(
+        xlabel="coverage (share of test images answered)",
+        ylabel="accuracy on answered images",
+        title="Selective prediction (test split)",
+        xlim=(0.5, 1.0),
+        ylim=(low, 1.001),
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    return fig

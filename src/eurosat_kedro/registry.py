@@ -1,29 +1,27 @@
-"""The MLflow Model Registry side of deployment: a version per run, tagged for review, and
-the champion gate that decides which version serves."""
+"""The MLflow Model Registry side of deployment: a version per run, tagged for review, its
+per-image test predictions kept for later comparisons, and the alias the champion gate
+(``eurosat_kedro.champion_gate``) gives it."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import subprocess
-from dataclasses import dataclass
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from eurosat_kedro.champion_gate import (
+    PREDICTION_COLUMNS,
+    Candidate,
+    decide_alias,
+    gate_tags,
+)
 from eurosat_kedro.serving.model_card import ModelCard
 
 logger = logging.getLogger(__name__)
-
-PROMOTE_CHOICES = ("auto", "always", "never")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """What the gate compares: a version's served test accuracy and the split it was measured on."""
-
-    accuracy: float
-    data_fingerprint: str
 
 
 def split_fingerprint(test_arrays: dict) -> str:
@@ -38,39 +36,6 @@ def split_fingerprint(test_arrays: dict) -> str:
             "\n".join(map(str, values)).encode() if values.dtype.kind == "U" else values.tobytes()
         )
     return digest.hexdigest()
-
-
-def decide_alias(
-    new: Candidate, champion: Candidate | None, promote: str, min_improvement: float
-) -> tuple[str, str]:
-    """``("champion" | "challenger", why)`` for a new version. ``min_improvement`` is in
-    test-accuracy points; ``auto`` promotes only a strictly better model on the same split."""
-    if promote not in PROMOTE_CHOICES:
-        raise ValueError(
-            f"deployment.registry.promote must be one of {list(PROMOTE_CHOICES)}, got {promote!r}"
-        )
-    if promote == "always":
-        return "champion", "deployment.registry.promote=always"
-    if promote == "never":
-        return "challenger", "deployment.registry.promote=never"
-    if champion is None:
-        return "champion", "first version: there was no champion"
-    if new.data_fingerprint != champion.data_fingerprint:
-        return "challenger", (
-            "measured on a different test split than the champion (data fingerprint "
-            f"{new.data_fingerprint[:12]} vs {champion.data_fingerprint[:12]}), so the "
-            "accuracies are not comparable; promote it with deployment.registry.promote=always"
-        )
-    gain = 100 * (new.accuracy - champion.accuracy)
-    if gain > 0 and gain >= min_improvement:
-        return "champion", (
-            f"test accuracy {new.accuracy:.4f} beats the champion's "
-            f"{champion.accuracy:.4f} by {gain:.2f} points"
-        )
-    return "challenger", (
-        f"test accuracy {new.accuracy:.4f} does not beat the champion's {champion.accuracy:.4f} "
-        f"by more than 0 and at least {min_improvement} points (gain {gain:.2f})"
-    )
 
 
 def git_commit(folder: Path) -> str:
@@ -106,6 +71,8 @@ class Registry:
         self.client = MlflowClient()
 
     def champion(self) -> Candidate | None:
+        """The version with the ``champion`` alias, with its per-image test predictions
+        (the artifact its ``test_predictions`` tag points to), or None if there is none."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -113,7 +80,20 @@ class Registry:
         except MlflowException:  # no such model, or no champion alias yet
             return None
         tags = version.tags
-        return Candidate(float(tags.get("test_accuracy", "nan")), tags.get("data_fingerprint", ""))
+        uri = tags.get("test_predictions")
+        predictions, missing = None, "it stores no per-image test predictions"
+        if uri:
+            try:
+                predictions = read_predictions(uri)
+            except (MlflowException, OSError, ValueError) as error:
+                missing = f"its per-image test predictions ({uri}) could not be read: {error}"
+        return Candidate(
+            float(tags.get("test_accuracy", "nan")),
+            tags.get("data_fingerprint", ""),
+            predictions,
+            str(version.version),
+            missing,
+        )
 
     def register(self, model_uri: str, tags: dict[str, str]) -> str:
         import mlflow
@@ -132,6 +112,41 @@ class Registry:
         self.client.set_registered_model_alias(self.name, alias, version)
         self.client.set_model_version_tag(self.name, version, "promotion", f"{alias}: {reason}")
 
+    def tag(self, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.name, version, key, value)
+
+
+# where a run keeps a logged model's predicted label per test image (the gate pairs them)
+PREDICTIONS_ARTIFACT = "registry/{model_id}/served_test_predictions.csv"
+
+
+def log_predictions(logged_model: dict, predictions: pd.DataFrame) -> str:
+    """Log ``predictions`` (``path``, ``label``, ``predicted``) of ``logged_model``
+    (``model_id``, ``run_id``) to its run; return the ``runs:/`` URI a version's
+    ``test_predictions`` tag keeps."""
+    from mlflow import MlflowClient
+
+    absent = [c for c in PREDICTION_COLUMNS if c not in predictions]
+    if absent:
+        raise ValueError(
+            f"the served model's test predictions lack the columns {absent}: expected "
+            f"{list(PREDICTION_COLUMNS)} (one row per test image)"
+        )
+    path = PREDICTIONS_ARTIFACT.format(model_id=logged_model["model_id"])
+    text = predictions[list(PREDICTION_COLUMNS)].to_csv(index=False)
+    MlflowClient().log_text(logged_model["run_id"], text, path)
+    return f"runs:/{logged_model['run_id']}/{path}"
+
+
+def read_predictions(uri: str) -> pd.DataFrame:
+    """The per-image test predictions ``log_predictions`` logged at ``uri``."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as folder:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
+        return pd.read_csv(local, dtype={"path": str})
+
 
 def version_tags(
     card: ModelCard, scores: dict, data_fingerprint: str, run_id: str, project: Path
@@ -146,8 +161,8 @@ def version_tags(
         "model_name": card.model_name,
         "precision": card.precision,
         "tta": str(card.tta).lower(),
-        "test_accuracy": f"{scores['accuracy']:.6f}",
-        "test_macro_f1": f"{scores['macro_f1']:.6f}",
+        # test_accuracy, test_accuracy_ci_low, ..., test_macro_f1_ci_high (those recorded)
+        **{f"test_{key}": f"{value:.6f}" for key, value in scores.items()},
         "data_fingerprint": data_fingerprint,
         "git_commit": git_commit(project),
         "run_id": run_id,
@@ -180,13 +195,20 @@ def model_description(classes: tuple[str, ...] | list[str], about: str = "") -> 
     )
 
 
+def _with_interval(tags: dict[str, str], figure: str) -> str:
+    """``0.9872 (95% CI 0.9834-0.9902)`` from the tags, or the figure alone."""
+    text = f"{float(tags[figure]):.4f}"
+    low, high = tags.get(f"{figure}_ci_low"), tags.get(f"{figure}_ci_high")
+    return f"{text} (95% CI {float(low):.4f}-{float(high):.4f})" if low and high else text
+
+
 def version_description(tags: dict[str, str]) -> str:
     """A version's description, from its review tags: how it was trained and how it scored."""
     lines = [
         f"Model `{tags['model_name']}`, {tags['precision']} weights, test-time augmentation "
         f"{'on' if tags['tta'] == 'true' else 'off'}.",
-        f"Test accuracy {float(tags['test_accuracy']):.4f}, macro F1 "
-        f"{float(tags['test_macro_f1']):.4f}, on the test split "
+        f"Test accuracy {_with_interval(tags, 'test_accuracy')}, macro F1 "
+        f"{_with_interval(tags, 'test_macro_f1')}, on the test split "
         f"`{tags['data_fingerprint'][:12]}` (tag `data_fingerprint`).",
         f"Trained and evaluated in MLflow run `{tags['run_id']}`, commit "
         f"`{tags.get('git_commit', 'unknown')}`.",
@@ -198,40 +220,60 @@ def register_logged_model(
     name: str,
     logged_model: dict,
     tags: dict[str, str],
+    predictions: pd.DataFrame,
     promote: str = "auto",
     min_improvement: float = 0.0,
+    alpha: float = 0.05,
     model_text: str | None = None,
 ) -> dict:
     """Register ``logged_model`` (``model_uri``, ``model_id``, ``run_id``) as a new version of
     ``name`` with ``tags`` and a description (``version_description``; the registered model's
-    becomes ``model_text`` when given), give it ``champion`` or ``challenger`` by the gate,
-    record the outcome on the run, and return the report."""
+    becomes ``model_text`` when given), give it ``champion`` or ``challenger`` by the gate on
+    the served model's per-image test ``predictions`` (``path``, ``label``, ``predicted``;
+    logged to the run for later gates), record the outcome on the run and the version, and
+    return the report."""
     import mlflow
     from mlflow import MlflowClient
 
     accuracy = float(tags["test_accuracy"])
+    models = Registry(name)
+    champion = models.champion()
+    decision = decide_alias(
+        Candidate(accuracy, tags["data_fingerprint"], predictions),
+        champion,
+        promote,
+        min_improvement,
+        alpha,
+    )
     mlflow.log_metrics(
         {"served.test_accuracy": accuracy, "served.test_macro_f1": float(tags["test_macro_f1"])},
         model_id=logged_model["model_id"],
         run_id=logged_model["run_id"],
     )
-    models = Registry(name)
-    champion = models.champion()
+    tags = {**tags, "test_predictions": log_predictions(logged_model, predictions)}
     version = models.register(logged_model["model_uri"], tags)
     models.describe(version, version_description(tags), model_text)
-    alias, reason = decide_alias(
-        Candidate(accuracy, tags["data_fingerprint"]), champion, promote, min_improvement
-    )
-    models.set_alias(alias, version, reason)
+    models.set_alias(decision.alias, version, decision.reason)
+    models.tag(version, gate_tags(decision, alpha))
     client = MlflowClient()
-    for key, value in {"version": version, "alias": alias, "reason": reason}.items():
+    run_tags = {"version": version, "alias": decision.alias, "reason": decision.reason}
+    for key, value in run_tags.items():
         client.set_tag(logged_model["run_id"], f"registry.{key}", value)
+    gate_report = None
+    if decision.comparison is not None:
+        gate_report = {
+            **decision.comparison.to_dict(),
+            "champion_version": champion.version,
+            "alpha": alpha,
+            "min_improvement": min_improvement,
+        }
     return {
         "registered": True,
         "registered_model": name,
         "version": version,
-        "alias": alias,
-        "reason": reason,
+        "alias": decision.alias,
+        "reason": decision.reason,
+        "gate": gate_report,
         "model_uri": f"models:/{name}/{version}",
         "tags": tags,
     }

@@ -138,9 +138,3 @@ def write_jp2(path: Path, bands: np.ndarray, transform: Affine) -> Path:
     ) as dst:
         dst.write(bands)
     return path
-
-
-def eurosat_bytes_to_dn(rgb: np.ndarray, offset: int = -1000) -> np.ndarray:
-    """The inverse of EuroSAT's recipe: bytes 1-255 to the DN a product stores (DN 0-2750,
-    minus ``offset``); byte 0 (EuroSAT's nodata) becomes DN 0 + the offset's shift too."""
-    return (np.rint((rgb.astype(np.float64) - 1) * 2750 / 254) - offset).clip(0).astype(np.uint16)

@@ -93,6 +93,19 @@ def test_reads_one_strip_of_windows_at_a_time(tmp_path, monkeypatch):
     assert shapes == [(64, 192)] * 4
 
 
+def test_the_model_gets_whole_batches_but_the_last(tmp_path):
+    scene = open_scene(write_tif(tmp_path / "s.tif", painted(4, 3)))  # 3 windows a row
+    sizes = []
+
+    def logits(tiles):
+        sizes.append(len(tiles))
+        return colour_logits(tiles)
+
+    ids, _ = classify_windows(scene, logits, NONE, 64, 5, 0.5)
+    assert sizes == [5, 5, 2]  # what waits for a whole batch keeps its place in the map
+    assert ids.ravel().tolist() == list(range(12))
+
+
 def test_linear_percentile_none_and_auto_stretches():
     values = np.array([[[0, 1500, 3000, 6000]]] * 3, np.uint16)
     linear = choose_limits({"type": "linear", "min": 0, "max": 3000}, "uint16")

@@ -11,6 +11,8 @@ import pytest
 from eurosat_kedro.mapping.radiometry import (
     ProductRadiometry,
     acquisition_date,
+    eurosat_bytes_to_dn,
+    eurosat_limits,
     find_metadata,
     read_metadata,
     resolve_offset,
@@ -54,6 +56,16 @@ def test_every_eurosat_byte_survives_the_inverse_recipe_with_the_2022_offset():
     limits = choose_limits({"type": "auto"}, "uint16", offset=-1000.0)
     values = np.stack([stored_dn.astype(np.uint16)[None, :]] * 3)
     assert to_uint8(values, limits)[0, :, 0].tolist() == tile.tolist()
+
+
+@pytest.mark.parametrize("offset", [-1000.0, 0.0])
+def test_eurosat_bytes_to_dn_is_the_inverse_of_the_recipe(offset):
+    tile = np.arange(1, 256, dtype=np.uint8)
+    dn = eurosat_bytes_to_dn(tile, offset)
+    assert dn.dtype == np.uint16 and dn[[0, -1]].tolist() == [-offset, 2750 - offset]
+    assert to_uint8(np.stack([dn[None]] * 3), eurosat_limits(offset))[0, :, 0].tolist() == list(
+        range(1, 256)
+    )
 
 
 def test_reflectance_0_1_is_recognised_and_scaled_to_dn():

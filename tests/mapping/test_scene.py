@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+from rasterio.windows import Window
 
 from eurosat_kedro.mapping import SceneError, open_scene, parse_bands
-from tests.mapping.conftest import UTM33, bigearthnet_patch, painted, write_tif
+from eurosat_kedro.mapping.scene import MIN_BLOCK_CACHE_BYTES
+from tests.mapping.conftest import ORIGIN, UTM33, bigearthnet_patch, painted, write_safe, write_tif
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +132,30 @@ def test_parse_bands(bands, expected):
 def test_bad_bands_are_named(bands, message):
     with pytest.raises(SceneError, match=message):
         parse_bands(bands)
+
+
+def test_each_jpeg2000_tile_is_decoded_once_however_many_strips_cross_it(tmp_path, caplog):
+    # four 64-row strips cross the single 256 x 256 tile of each band file; GDAL_CACHEMAX=64
+    # (rasterio takes bytes) left no block cache: every strip decoded every tile again (12)
+    scene = open_scene(write_safe(tmp_path, np.full((3, 256, 256), 1500, np.uint16)))
+    caplog.set_level(logging.DEBUG, logger="rasterio._err")
+    with rasterio.Env(CPL_DEBUG=True), scene.reader() as reader:
+        for y in range(0, 256, 64):
+            reader.read(Window(0, y, 256, 64))
+    decoded = re.compile(r"Tile \d+/\d+ has been decoded")
+    assert sum(bool(decoded.search(r.getMessage())) for r in caplog.records) == 3
+
+
+def test_the_block_cache_holds_two_rows_of_blocks_of_every_file(tmp_path):
+    # 3 uint16 bands in 1024 x 1024 tiles, 6 across: a row of blocks is 36 MiB
+    path = tmp_path / "wide.tif"
+    profile = dict(driver="GTiff", width=6144, height=64, count=3, dtype="uint16", crs=UTM33)
+    tiles = dict(tiled=True, blockxsize=1024, blockysize=1024, compress="deflate")
+    with rasterio.open(path, "w", transform=ORIGIN, **profile, **tiles) as dst:
+        dst.write(np.zeros((3, 64, 6144), np.uint16))
+    before = rasterio.env.get_gdal_config("GDAL_CACHEMAX")
+    with open_scene(path).reader():
+        assert rasterio.env.get_gdal_config("GDAL_CACHEMAX") == 2 * 3 * 6 * 1024 * 1024 * 2
+    with open_scene(write_tif(tmp_path / "small.tif", painted(1, 1))).reader():
+        assert rasterio.env.get_gdal_config("GDAL_CACHEMAX") == MIN_BLOCK_CACHE_BYTES
+    assert rasterio.env.get_gdal_config("GDAL_CACHEMAX") == before

@@ -67,6 +67,23 @@ def test_an_item_without_rgb_assets_lists_what_it_has(tmp_path: Path):
         open_scene(item)
 
 
+def test_an_item_of_an_item_collection_opens_by_its_id(tmp_path: Path):
+    """A STAC API search saved as an ItemCollection: ``search.json#ITEM_ID`` is one scene,
+    its relative hrefs read against the collection file's folder."""
+    dn = np.random.default_rng(0).integers(1000, 4000, (3, 64, 64)).astype(np.uint16)
+    safe = write_safe(tmp_path, dn, level="L2A")
+    item = pystac.Item.from_file(str(_item(safe, {"red": "red", "green": "green", "blue": "blue"})))
+    search = safe / "search.json"
+    pystac.ItemCollection([item]).save_object(str(search))
+    scene = open_scene(f"{search}#{item.id}")
+    assert [f for f, _ in scene.bands] == [f for f, _ in open_scene(safe).bands]
+    assert scene.product.offset == -1000 and scene.source == f"{search}#{item.id}"
+    with pytest.raises(SceneError, match=r"search.json holds no item 'S2A_gone' \(1 items: S2B_"):
+        open_scene(f"{search}#S2A_gone")
+    with pytest.raises(SceneError, match="no such file"):
+        open_scene(f"{tmp_path / 'missing.json'}#{item.id}")
+
+
 def test_hrefs_become_what_gdal_reads():
     assert readable_href("file:///data/a%20b/B04.tif") == "/data/a b/B04.tif"
     assert readable_href("/data/B04.tif") == "/data/B04.tif"

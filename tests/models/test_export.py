@@ -11,8 +11,13 @@ import torch
 from torch import nn
 
 from eurosat_kedro.models import ModelSpec, TrainedModel, build_model, load_trained_model
-from eurosat_kedro.models.export import FullMapConv, prepare_for_export, sees_whole_map
-from eurosat_kedro.pipelines.deployment.nodes import export_onnx
+from eurosat_kedro.models.export import (
+    FullMapConv,
+    export_onnx,
+    prepare_for_export,
+    sees_whole_map,
+)
+from eurosat_kedro.serving.model_card import ModelCard
 
 CLASSES = [f"c{i}" for i in range(10)]
 
@@ -119,3 +124,25 @@ def test_tile_resnet_exports_to_onnx_and_matches_torch():
         onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]
     )
     assert np.abs(session.run(None, {"image": x.numpy()})[0] - expected).max() <= 1e-4
+
+
+def test_the_temperature_is_inside_the_exported_graph_and_in_its_card():
+    torch.manual_seed(0)
+    spec = ModelSpec("simple_cnn", width=8)
+    trained = TrainedModel(build_model(spec).state_dict(), spec, tuple(CLASSES))
+    plain = export_onnx(trained, 18, False)
+    calibrated = export_onnx(trained, 18, False, temperature=2.5, unknown_threshold=0.4)
+    x = np.random.default_rng(0).normal(size=(4, 3, 64, 64)).astype(np.float32)
+    logits = {
+        name: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"image": x}
+        )[0]
+        for name, m in (("plain", plain), ("calibrated", calibrated))
+    }
+    np.testing.assert_allclose(logits["calibrated"], logits["plain"] / 2.5, rtol=1e-5, atol=1e-6)
+    with torch.inference_mode():
+        expected = load_trained_model(trained, temperature=2.5)(torch.from_numpy(x)).numpy()
+    assert np.abs(logits["calibrated"] - expected).max() <= 1e-5
+    card = ModelCard.of(calibrated)
+    assert (card.temperature, card.unknown_threshold) == (2.5, 0.4)
+    assert (ModelCard.of(plain).temperature, ModelCard.of(plain).unknown_threshold) == (1.0, 0.0)

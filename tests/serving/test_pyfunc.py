@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
+from eurosat_kedro.serving.contract import OUTPUT_COLUMNS
+
 
 @pytest.fixture(scope="module")
 def model(trained_project: Path):
@@ -40,7 +42,7 @@ def test_with_on_error_row_every_row_gets_an_answer(model, trained_project: Path
     image = _image(trained_project).read_bytes()
     frame = pd.DataFrame({"image_bytes": [image, b"", b"not an image", image[:200]]})
     out = model.predict(frame, params={"on_error": "row"})
-    assert list(out.columns) == ["predicted_class", "probability", "probabilities", "topk", "error"]
+    assert list(out.columns) == list(OUTPUT_COLUMNS)
     assert len(out) == 4
     good = out.iloc[0]
     assert pd.isna(good["error"]) and good["probability"] == good["topk"][0]["probability"]

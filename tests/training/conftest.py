@@ -1,7 +1,12 @@
-"""Helpers of the training tests: small recipes and runtimes."""
+"""Helpers of the training tests: small recipes and runtimes, and a callback that DDP ranks can
+unpickle without importing a test module's heavier imports."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+from eurosat_kedro.training.checkpoint import Progress
 from eurosat_kedro.training.config import RuntimeConfig, TrainConfig
 
 
@@ -14,3 +19,15 @@ def config(**overrides) -> TrainConfig:
 def runtime(**overrides) -> RuntimeConfig:
     """One thread, whatever the machine."""
     return RuntimeConfig(**{"num_threads": 1, **overrides})
+
+
+class CopyCheckpointAfter:
+    """After epoch ``epoch``, a copy of the run's checkpoint at ``copy``: what a run killed
+    then would have left behind."""
+
+    def __init__(self, epoch: int, checkpoint: Path, copy: Path):
+        self.epoch, self.checkpoint, self.copy = epoch, checkpoint, copy
+
+    def on_epoch_end(self, progress: Progress) -> None:
+        if progress.epoch == self.epoch:
+            shutil.copy(self.checkpoint, self.copy)

@@ -77,6 +77,13 @@ RECIPES = {
         "ema_decay": 0.9,
         "mixing": {"mixup_alpha": 0.2, "cutmix_alpha": 1.0, "probability": 0.8},
     },
+    "photometric": {
+        "augment": {
+            "flips": True,
+            "rot90": True,
+            "photometric": {"probability": 0.5, "gain": 0.2, "gamma": 0.25, "haze": 0.3},
+        }
+    },
 }
 
 
@@ -138,7 +145,8 @@ def test_unknown_training_parameter_is_named():
 def test_an_augment_typo_is_named_with_the_known_keys_at_config_time():
     with pytest.raises(
         ValueError,
-        match=r"unknown training.augment key\(s\) \['flip'\]; known: \['flips', 'rot90'\]",
+        match=r"unknown training.augment key\(s\) \['flip'\]; known: \['flips', 'photometric', "
+        r"'rot90'\]",
     ):
         TrainConfig.from_params({"augment": {"flip": True}})
 
@@ -153,6 +161,21 @@ def test_an_augment_typo_is_named_with_the_known_keys_at_config_time():
             "training.mixing.mixup_alpha must be a number, got null",
         ),
         ({"augment": {"flips": "yes"}}, "training.augment.flips must be true or false, got 'yes'"),
+        (
+            {"augment": {"photometric": {"haze": 1.5}}},
+            "training.augment.photometric.haze must be between 0 and 1 (blend strengths from 0 "
+            "to haze), got 1.5",
+        ),
+        (
+            {"augment": {"photometric": {"probability": "half"}}},
+            "training.augment.photometric.probability must be a number, got 'half'",
+        ),
+        (
+            {"augment": {"photometric": {"brightness": 0.2}}},
+            "unknown training.augment.photometric key(s) ['brightness']; known: ['contrast', "
+            "'gain', 'gamma', 'haze', 'probability']",
+        ),
+        ({"augment": {"photometric": 0.5}}, "training.augment.photometric must be a mapping"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_named(params: dict, message: str):
@@ -177,11 +200,48 @@ def test_a_runtime_key_under_training_says_where_it_moved():
 
 def test_the_fingerprint_is_the_recipe_and_the_runtime_is_not_in_it():
     recipe = TrainConfig.from_params({"epochs": 2}, {"name": "simple_cnn"})
+    without_teacher = {"distill", "teacher_sha256"}  # left out: tests/training/test_distill.py
     assert recipe.fingerprint() == {
-        **asdict(TrainConfig(epochs=2)),
+        **{k: v for k, v in asdict(TrainConfig(epochs=2)).items() if k not in without_teacher},
         "model_spec": {"name": "simple_cnn"},
     }
     assert not set(recipe.fingerprint()) & {f.name for f in fields(RuntimeConfig)}
+
+
+def test_photometric_augmentation_reaches_the_training_steps():
+    data = tiny_arrays(2)
+    augment = RECIPES["photometric"]["augment"]
+    plain, changed = (
+        train(small_model(), data, data, config(epochs=1, **extra), runtime())
+        for extra in ({}, {"augment": augment})
+    )
+    assert plain.history[0]["train_loss"] != changed.history[0]["train_loss"]
+    assert plain.history[0]["val_loss"] != changed.history[0]["val_loss"]
+
+
+def test_a_photometric_block_that_is_off_resumes_a_checkpoint_written_without_one(
+    tmp_path: Path,
+):
+    data, checkpoint = tiny_arrays(2), str(tmp_path / "p.pt")
+    checkpoint_after_one_epoch(data, checkpoint)  # augment: flips and rot90 only
+    off = {"flips": True, "rot90": True, "photometric": {"probability": 0.0, "gain": 0.2}}
+    resumed = train(
+        small_model(),
+        data,
+        data,
+        config(epochs=2, augment=off),
+        runtime(resume=True, checkpoint_path=checkpoint),
+    )
+    assert [row["epoch"] for row in resumed.history] == [1, 2]
+    on = {**off, "photometric": {"probability": 0.5}}
+    with pytest.raises(ValueError, match="different training parameters \\(augment\\)"):
+        train(
+            small_model(),
+            data,
+            data,
+            config(epochs=2, augment=on),
+            runtime(resume=True, checkpoint_path=checkpoint),
+        )
 
 
 def test_resume_under_another_runtime_is_allowed(tmp_path: Path):

@@ -17,6 +17,9 @@ _WHERE = {
     "SparkImageFilesDataset": "spark_image_files_dataset",
     "SceneDataset": "scene_dataset",
     "GeoTiffDataset": "geotiff_dataset",
+    "ProductListDataset": "product_list_dataset",
+    "MapFoldersDataset": "map_folders_dataset",
+    "LandUseSourceDataset": "landuse_source_dataset",
 }
 __all__ = sorted(_WHERE)
 

@@ -48,14 +48,16 @@ class GeoTiffDataset(FileDataset[GeoGrid, GeoGrid]):
                 staged.write_colormap(1, data.colormap)
             with atomic_path(self._get_save_path()) as tmp:
                 # GDAL's COG driver: tiled, deflate, internal overviews (the most frequent
-                # class for class maps, the mean for others)
+                # value for class and change maps: those with classes or a colour table;
+                # the mean for others)
+                categorical = data.classes is not None or bool(data.colormap)
                 copy(
                     staged,
                     str(tmp),
                     driver="COG",
                     COMPRESS="DEFLATE",
                     BLOCKSIZE=COG_BLOCK_SIZE,
-                    OVERVIEW_RESAMPLING="MODE" if data.classes is not None else "AVERAGE",
+                    OVERVIEW_RESAMPLING="MODE" if categorical else "AVERAGE",
                 )
 
     def load(self) -> GeoGrid:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from kedro.io import DatasetError, Version
 
 from eurosat_kedro.files import atomic_path
 from eurosat_kedro.models import TrainedModel
@@ -10,15 +13,52 @@ from eurosat_kedro.models import TrainedModel
 from .file_dataset import FileDataset
 
 
-class TorchModelDataset(FileDataset[TrainedModel, TrainedModel]):
+class TorchModelDataset(FileDataset[TrainedModel, TrainedModel | None]):
     """Save a ``TrainedModel`` with ``torch.save`` (plain tensors and values); load it back
-    with ``weights_only=True``, so loading never runs code from the file."""
+    with ``weights_only=True``, so loading never runs code from the file.
 
-    def load(self) -> TrainedModel:
-        path = self._require("run `kedro run --pipelines training` first.")
+    ``parameter`` names the run parameter that chooses ``filepath`` (e.g.
+    ``training.distill.teacher`` for the teacher of a distillation): a missing file is then an
+    error saying to train that model first and point the parameter at it. With ``filepath``
+    null there is no model: ``load`` gives None (an input a node may go without, such as the
+    teacher while ``training.distill.teacher`` is null).
+    """
+
+    def __init__(
+        self,
+        filepath: str | None,
+        parameter: str | None = None,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        self._parameter = parameter
+        self._no_model = filepath is None
+        super().__init__("" if filepath is None else filepath, version, metadata)
+
+    def load(self) -> TrainedModel | None:
+        if self._no_model:
+            return None
+        path = self._require(self._how_to_make())
         data = torch.load(path, map_location="cpu", weights_only=True)
         return TrainedModel.from_dict(data, str(path))
 
     def save(self, data: TrainedModel) -> None:
+        if self._no_model:
+            raise DatasetError(f"{self._parameter or 'filepath'} is null: nowhere to save a model")
         with atomic_path(self._get_save_path()) as tmp:
             torch.save(data.to_dict(), tmp)
+
+    def _how_to_make(self) -> str:
+        if self._parameter is None:
+            return "run `kedro run --pipelines training` first."
+        return (
+            f"{self._parameter} names it. Train that model first (e.g. `kedro run --env best "
+            "--pipelines data_processing,training`), then copy its 06_models/model.pt there or "
+            f'point {self._parameter} at it: --params "{self._parameter}=PATH"'
+        )
+
+    def _exists(self) -> bool:
+        return not self._no_model and super()._exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "filepath": None} if self._no_model else super()._describe()

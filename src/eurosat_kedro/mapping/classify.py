@@ -31,7 +31,8 @@ def classify_windows(
 
     ``logits`` maps uint8 ``(N, 64, 64, 3)`` tiles to ``(N, classes)``. One strip of
     ``64 x width`` pixels is read per grid row, and at most ``batch_size`` + one row of tiles
-    wait for the model.
+    wait for the model, which gets whole batches of ``batch_size`` (all but the last): one
+    input shape, the fastest, and no ONNX Runtime memory for odd ones.
     """
     grid = WindowGrid(scene.width, scene.height, stride)
     ids = np.full(grid.shape, CLASS_NODATA, np.uint8)
@@ -41,17 +42,17 @@ def classify_windows(
     pending: list[np.ndarray] = []
     where: list[tuple[int, int]] = []
 
-    def flush() -> None:
-        if pending:
-            probabilities = softmax(logits(np.stack(pending)))
-            r, c = np.array(where).T
+    def flush(last: bool = False) -> None:
+        n = len(pending) if last else len(pending) // batch_size * batch_size
+        if n:
+            probabilities = softmax(logits(np.stack(pending[:n])))
+            r, c = np.array(where[:n]).T
             top = probabilities.max(axis=1)
             ids[r, c] = np.where(
                 top < (min_confidence or 0), CLASS_UNCERTAIN, probabilities.argmax(axis=1)
             )
             confidence[r, c] = top
-            pending.clear()
-            where.clear()
+            del pending[:n], where[:n]
 
     with scene.reader() as reader:
         for r in range(rows):
@@ -68,7 +69,6 @@ def classify_windows(
                     continue
                 pending.append(rgb[:, x : x + grid.size])
                 where.append((r, c))
-            if len(pending) >= batch_size:
-                flush()
-        flush()
+            flush()
+        flush(last=True)
     return ids, confidence

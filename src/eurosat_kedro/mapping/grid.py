@@ -65,6 +65,19 @@ class GeoGrid:
     tags: dict[str, str] = field(default_factory=dict)
 
 
+def cell_area_km2(grid: GeoGrid) -> float:
+    """The area of one cell of ``grid`` in km2 (abs(a*e) of its transform, in the projected
+    CRS's units); NaN, with a logged warning, without a projected CRS."""
+    if grid.crs is not None and grid.crs.is_projected:
+        metres = grid.crs.linear_units_factor[1]
+        return abs(grid.transform.determinant) * metres**2 / 1e6
+    logger.warning(
+        "The map has %s: areas are in windows and scene pixels only",
+        "no CRS" if grid.crs is None else f"a geographic CRS ({grid.crs}), not a projected one",
+    )
+    return float("nan")
+
+
 def class_areas(class_map: GeoGrid) -> pd.DataFrame:
     """Per class, then for the ``masked`` and ``uncertain`` windows: windows, scene pixels,
     area in km2 (NaN without a projected CRS) and, for the classes, share of the classified
@@ -72,18 +85,7 @@ def class_areas(class_map: GeoGrid) -> pd.DataFrame:
     ids = class_map.values
     n_classes = len(class_map.classes)
     counts = np.bincount(ids[ids < n_classes].ravel(), minlength=n_classes)
-    cell = abs(class_map.transform.determinant)  # CRS units (or pixels) squared
-    km2_per_cell = float("nan")
-    if class_map.crs is not None and class_map.crs.is_projected:
-        metres = class_map.crs.linear_units_factor[1]
-        km2_per_cell = cell * metres**2 / 1e6
-    else:
-        logger.warning(
-            "The map has %s: areas are in windows and scene pixels only",
-            "no CRS"
-            if class_map.crs is None
-            else f"a geographic CRS ({class_map.crs}), not a projected one",
-        )
+    km2_per_cell = cell_area_km2(class_map)
     cell_pixels = class_map.tags.get("stride")
     total = counts.sum()
     others = np.array([int((ids == value).sum()) for value in NON_CLASS_VALUES.values()])

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+
 EUROSAT_DN_MAX = 2750.0  # DN 0 .. 2750 -> bytes 1 .. 255
 EUROSAT_BYTE_MIN = 1  # 0 is nodata
 QUANTIFICATION = 10000.0  # reflectance = (DN + offset) / QUANTIFICATION
@@ -151,3 +153,17 @@ def eurosat_limits(offset: float, scale: float = 1.0) -> dict:
         "offset": offset,
         "scale": scale,
     }
+
+
+def eurosat_bytes_to_dn(rgb: np.ndarray, offset: float = BASELINE_OFFSET) -> np.ndarray:
+    """The inverse of EuroSAT's recipe: bytes 1-255 to the uint16 DN a product stores (DN
+    0-2750, minus ``offset``), so that ``eurosat_limits(offset)`` gives the bytes back; byte 0
+    (EuroSAT's nodata) becomes DN 0 shifted by the offset too. Builds Sentinel-2-like scenes
+    from EuroSAT images (tests, benchmarks)."""
+    dn = (
+        np.rint(
+            (rgb.astype(np.float64) - EUROSAT_BYTE_MIN) * EUROSAT_DN_MAX / (255 - EUROSAT_BYTE_MIN)
+        )
+        - offset
+    )
+    return dn.clip(0, np.iinfo(np.uint16).max).astype(np.uint16)

@@ -23,13 +23,16 @@ from eurosat_kedro.preprocessing import IMAGE_SIZE
 
 from .radiometry import ProductRadiometry, find_metadata, read_metadata
 from .safe import RGB_BANDS, ProductError, is_product, open_product
-from .stac_input import is_stac_item, open_stac_item
+from .stac_input import collection_member, is_stac_item, open_stac_item
 
 logger = logging.getLogger(__name__)
 
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".img", ".jp2"}
-# GDAL's block cache (MB) while reading: keeps memory flat whatever the scene size
-GDAL_CACHE_MB = 64
+# GDAL's block cache while reading holds two rows of blocks of every file read (a strip crosses
+# at most two), so each block is decoded once however many strips cross it: 16 strips cross a
+# 1024 x 1024 JPEG 2000 tile of a Sentinel-2 band. It grows with the scene's width, never its
+# height, and is never below this many bytes.
+MIN_BLOCK_CACHE_BYTES = 64 * 2**20
 HOW_TO_PICK = (
     'set mapping.bands: band indexes of the file ("mapping.bands=4 3 2") or '
     'Sentinel-2 band files next to it ("mapping.bands=B04 B03 B02")'
@@ -108,14 +111,18 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
             '"mapping.scene=PATH" (a GeoTIFF, a Sentinel-2 band folder, a .SAFE product, '
             "its .zip or its MTD XML)"
         )
+    member = collection_member(path)  # "search.json#ITEM_ID": an item of an ItemCollection
     path = Path(path).expanduser()
-    if not path.exists():
+    if not (member[0] if member else path).exists():
         raise SceneError(f"mapping.scene {str(path)!r}: no such file or folder")
     picked = parse_bands(bands)
-    stac_item = is_stac_item(path)
+    stac_item = member is not None or is_stac_item(path)
     if stac_item or (is_product(path) and not (picked and isinstance(picked[0], int))):
         try:
-            product = open_stac_item(path) if stac_item else open_product(path, picked or RGB_BANDS)
+            if stac_item:
+                product = open_stac_item(*member) if member else open_stac_item(path)
+            else:
+                product = open_product(path, picked or RGB_BANDS)
         except (ProductError, ValueError) as error:
             raise SceneError(str(error)) from error
         scene = _scene_from_headers([(file, 1) for file in product.band_files])
@@ -248,16 +255,25 @@ def _scene_from_headers(sources: list[tuple[str, int]]) -> Scene:
     )
 
 
+def block_cache_bytes(datasets) -> int:
+    """GDAL's block cache for reading ``datasets`` a strip at a time: two rows of blocks of
+    each (all its bands), at least ``MIN_BLOCK_CACHE_BYTES``."""
+    row = 0
+    for src in datasets:
+        for (height, width), dtype in zip(src.block_shapes, src.dtypes, strict=True):
+            row += -(-src.width // width) * width * height * np.dtype(dtype).itemsize
+    return max(MIN_BLOCK_CACHE_BYTES, 2 * row)
+
+
 class SceneReader:
     """Open files of a scene; ``read`` gives the RGB values and validity of a window."""
 
     def __init__(self, scene: Scene):
         self.scene = scene
-        self._env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+        self._env: rasterio.Env | None = None
         self._files: dict[str, rasterio.io.DatasetReader] = {}
 
     def __enter__(self) -> SceneReader:
-        self._env.__enter__()
         for file, _ in self.scene.bands:
             if file not in self._files:
                 self._files[file] = rasterio.open(file)
@@ -272,6 +288,10 @@ class SceneReader:
                 height=self.scene.height,
                 resampling=Resampling.nearest,
             )
+        # in bytes: rasterio hands GDAL_CACHEMAX to GDALSetCacheMax64, so a plain 64 would be
+        # 64 bytes, no cache at all (rasterio/rasterio#2336)
+        self._env = rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(self._datasets()))
+        self._env.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -281,7 +301,13 @@ class SceneReader:
         if self.scene.mask is not None:
             self._mask.close()
             self._mask_src.close()
-        self._env.__exit__(*exc)
+        if self._env is not None:
+            self._env.__exit__(*exc)
+            self._env = None
+
+    def _datasets(self) -> list:
+        mask = [self._mask_src, self._mask] if self.scene.mask is not None else []
+        return [*self._files.values(), *mask]
 
     def masked(self, window: Window) -> np.ndarray:
         """A ``(h, w)`` bool array: True where the product's mask says not to classify."""

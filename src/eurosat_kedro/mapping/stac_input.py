@@ -14,6 +14,18 @@ from .safe import Product, ProductError
 
 COLOURS = {"red": "B04", "green": "B03", "blue": "B02"}
 MASK_KEYS = ("scl", "SCL", "SCL_20m")
+# "search.json#ITEM_ID": the item ITEM_ID of a STAC ItemCollection file (a STAC API search)
+ITEM_IN_COLLECTION = "#"
+
+
+def collection_member(path: str | Path) -> tuple[Path, str] | None:
+    """The ItemCollection file and the item id of ``search.json#ITEM_ID``; None for any other
+    path (a file whose name holds ``#`` is itself)."""
+    text = str(path)
+    file, separator, item_id = text.rpartition(ITEM_IN_COLLECTION)
+    if not separator or not item_id or not file.lower().endswith(".json") or Path(text).exists():
+        return None
+    return Path(file).expanduser(), item_id
 
 
 def is_stac_item(path: Path) -> bool:
@@ -71,26 +83,50 @@ def _offset(item: pystac.Item, asset: pystac.Asset) -> float:
     return BASELINE_OFFSET if baseline >= "04.00" else 0.0
 
 
-def open_stac_item(path: Path) -> Product:
-    """The red, green and blue files of the item at ``path`` (relative hrefs against the
-    item's own location), its offset, and its scene classification when it has one."""
+def _collection_item(path: Path, item_id: str) -> pystac.Item:
+    """The item ``item_id`` of the ItemCollection at ``path``, its relative hrefs read against
+    the collection file's folder."""
     try:
-        item = pystac.Item.from_file(str(path))
-    except Exception as error:  # noqa: BLE001 - pystac raises many kinds for a bad item
-        raise ProductError(f"{path} is not a STAC item pystac can read ({error})") from error
+        collection = pystac.ItemCollection.from_file(str(path))
+    except Exception as error:  # noqa: BLE001 - pystac raises many kinds for a bad file
+        raise ProductError(
+            f"{path} is not a STAC ItemCollection pystac can read ({error})"
+        ) from error
+    found = [item for item in collection if item.id == item_id]
+    if not found:
+        ids = [item.id for item in collection]
+        raise ProductError(
+            f"{path} holds no item {item_id!r} ({len(ids)} items: {', '.join(ids[:3])}"
+            f"{', ...' if len(ids) > 3 else ''})"
+        )
+    found[0].set_self_href(str(path.resolve()))
+    return found[0]
+
+
+def open_stac_item(path: Path, item_id: str | None = None) -> Product:
+    """The red, green and blue files of the item at ``path`` (or of the item ``item_id`` of
+    the ItemCollection at ``path``; relative hrefs against the file's own location), its
+    offset, and its scene classification when it has one."""
+    if item_id is not None:
+        item, where = _collection_item(path, item_id), f"{path}{ITEM_IN_COLLECTION}{item_id}"
+    else:
+        try:
+            item, where = pystac.Item.from_file(str(path)), str(path)
+        except Exception as error:  # noqa: BLE001 - pystac raises many kinds for a bad item
+            raise ProductError(f"{path} is not a STAC item pystac can read ({error})") from error
     picked = {colour: _pick(item, colour) for colour in COLOURS}
     if missing := [colour for colour, found in picked.items() if found is None]:
         raise ProductError(
-            f"{path}: no 10 m {', '.join(missing)} asset among {sorted(item.assets)}; "
+            f"{where}: no 10 m {', '.join(missing)} asset among {sorted(item.assets)}; "
             "give the product's band files or a .SAFE instead"
         )
     files = [readable_href(asset.get_absolute_href()) for _, asset in picked.values()]
     offsets = {_offset(item, asset) for _, asset in picked.values()}
     if len(offsets) > 1:
-        raise ProductError(f"{path}: the red, green, blue assets have offsets {sorted(offsets)}")
+        raise ProductError(f"{where}: the red, green, blue assets have offsets {sorted(offsets)}")
     level = "L2A" if "L2A" in (item.id + str(item.properties.get("s2:product_type"))) else "L1C"
     radiometry = ProductRadiometry(
-        offsets.pop(), level, item.properties.get("s2:processing_baseline"), str(path)
+        offsets.pop(), level, item.properties.get("s2:processing_baseline"), where
     )
     mask_key = next((key for key in MASK_KEYS if key in item.assets), None)
     mask = readable_href(item.assets[mask_key].get_absolute_href()) if mask_key else None

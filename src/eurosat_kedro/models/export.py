@@ -107,14 +107,20 @@ def prepare_for_export(
 
 
 def export_onnx(
-    trained: TrainedModel, opset: int, tta: bool = False, full_map_convs_as_matmul: bool = True
+    trained: TrainedModel,
+    opset: int,
+    tta: bool = False,
+    full_map_convs_as_matmul: bool = True,
+    temperature: float = 1.0,
+    unknown_threshold: float = 0.0,
 ) -> onnx.ModelProto:
     """``trained`` as a checked ONNX model: input ``image`` (N, 3, 64, 64) float32
     normalised, output ``logits``; a dynamic batch axis; the 8-view averaging inside the
-    graph when ``tta``; its ``ModelCard`` (classes, architecture, opset, versions) in the
-    metadata."""
+    graph when ``tta``; the logits divided by ``temperature`` (calibrated); its
+    ``ModelCard`` (classes, architecture, opset, versions, temperature, the "unknown"
+    threshold) in the metadata."""
     model, rewritten = prepare_for_export(
-        load_trained_model(trained, tta), IMAGE_SIZE, full_map_convs_as_matmul
+        load_trained_model(trained, tta, temperature), IMAGE_SIZE, full_map_convs_as_matmul
     )
     example = torch.zeros(2, 3, IMAGE_SIZE, IMAGE_SIZE)
     program = torch.onnx.export(
@@ -135,6 +141,8 @@ def export_onnx(
         torch=str(torch.__version__),
         tta=tta,
         full_map_convs_as_matmul=rewritten,
+        temperature=temperature,
+        unknown_threshold=unknown_threshold,
     ).write_to(proto)
     onnx.checker.check_model(proto)
     logger.info("Exported %s to ONNX (opset %d)", trained.spec.name, opset)

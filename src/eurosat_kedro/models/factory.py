@@ -182,10 +182,31 @@ class TrainedModel:
         )
 
 
-def load_trained_model(trained: TrainedModel, tta: bool = False) -> nn.Module:
-    """Rebuild a trained model in eval mode, wrapped in DihedralTTA when ``tta``."""
+class TemperatureScaled(nn.Module):
+    """Logits divided by a fitted temperature (``eurosat_kedro.calibration``): the same
+    predicted class, calibrated probabilities after the softmax. Exported inside the ONNX
+    graph."""
+
+    def __init__(self, model: nn.Module, temperature: float):
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"a temperature must be positive, got {temperature}")
+        self.model = model
+        self.register_buffer("inverse_temperature", torch.tensor(1.0 / temperature))
+
+    def forward(self, x):
+        return self.model(x) * self.inverse_temperature
+
+
+def load_trained_model(
+    trained: TrainedModel, tta: bool = False, temperature: float = 1.0
+) -> nn.Module:
+    """Rebuild a trained model in eval mode, wrapped in DihedralTTA when ``tta``, its logits
+    divided by ``temperature`` when it is not 1."""
     model = build_model(trained.spec)
     model.load_state_dict(trained.state_dict)
     if tta:
         model = DihedralTTA(model)
+    if temperature != 1.0:
+        model = TemperatureScaled(model, temperature)
     return model.eval()

@@ -22,6 +22,7 @@ from .contract import (
     ServingConfig,
 )
 from .images import ImageInputError, read_b64, read_bytes, read_path
+from .model_card import ModelCard
 from .predict import describe, softmax
 from .providers import choose_providers, serving_threads
 
@@ -64,6 +65,10 @@ class OnnxClassifier:
         self.output_names = [self.session.get_outputs()[0].name]
         self.classes = list(classes)
         self.topk = topk
+        # below this top-class probability an answer is flagged unknown (the model's card)
+        self.unknown_threshold = ModelCard.from_props(
+            {"classes": ",".join(self.classes), **self.session.get_modelmeta().custom_metadata_map}
+        ).unknown_threshold
         self.allowed_roots = (
             None
             if allowed_roots is None
@@ -140,6 +145,7 @@ class OnnxClassifier:
     def _answers(self, images: np.ndarray) -> dict[str, list]:
         """The ``OUTPUT_COLUMNS`` for good images, as lists, with ``error`` None."""
         columns = describe(softmax(self.logits(images)), self.classes, self.topk)
+        columns["unknown"] = [p < self.unknown_threshold for p in columns["probability"]]
         columns["error"] = [None] * len(images)
         return columns
 
@@ -180,6 +186,7 @@ def _failed(column: str, error: str):
         "probability": float("nan"),
         "probabilities": {},
         "topk": [],
+        "unknown": None,
         "error": error,
     }[column]
 
@@ -197,6 +204,7 @@ def _frame(columns: dict[str, list]) -> pd.DataFrame:
         typed = {
             "predicted_class": pd.array(columns["predicted_class"], dtype=TEXT_DTYPE),
             "probability": np.array(columns["probability"], dtype=np.float64),
+            "unknown": np.array(columns["unknown"], dtype=bool),
             **{name: _objects(columns[name]) for name in ("probabilities", "topk", "error")},
         }
         return pd.DataFrame(typed, index=pd.RangeIndex(n_rows), columns=OUTPUT_COLUMNS, copy=False)

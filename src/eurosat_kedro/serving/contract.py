@@ -4,10 +4,11 @@
 
 Input: one row per image, exactly one of ``image_path``, ``image_b64``, ``image_bytes``.
 Output per image: ``predicted_class``, ``probability`` (of that class), ``probabilities``
-(class -> probability), ``topk`` (the best ``topk`` classes) and ``error`` (None, or why the
-row has no class). The inference pipeline and Spark batch inference write the same columns
-per file, with ``path`` first and without ``probabilities``, and summarise a run with the
-same keys (``SUMMARY_KEYS``).
+(class -> probability), ``topk`` (the best ``topk`` classes), ``unknown`` (the probability is
+below the model's "unknown" threshold, fitted on the validation split: the class is a guess)
+and ``error`` (None, or why the row has no class). The inference pipeline and Spark batch
+inference write the same columns per file, with ``path`` first and without
+``probabilities``, and summarise a run with the same keys (``SUMMARY_KEYS``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
     from mlflow.models import ModelSignature
 
 INPUT_COLUMNS = ("image_path", "image_b64", "image_bytes")
-OUTPUT_COLUMNS = ("predicted_class", "probability", "probabilities", "topk", "error")
-TABLE_COLUMNS = ("path", "predicted_class", "probability", "topk", "error")
+OUTPUT_COLUMNS = ("predicted_class", "probability", "probabilities", "topk", "unknown", "error")
+TABLE_COLUMNS = ("path", "predicted_class", "probability", "topk", "unknown", "error")
 SUMMARY_KEYS = ("n_files", "n_predicted", "n_errors", "counts", "errors")
 # the pyfunc's ``on_error`` param: fail the whole request on a bad row, or answer it per row
 ON_ERROR = ("raise", "row")
@@ -33,6 +34,7 @@ SPARK_RESULT_FIELDS = {
     "predicted_class": "string",
     "probability": "double",
     "topk": "array<struct<class: string, probability: double>>",
+    "unknown": "boolean",
     "error": "string",
 }
 SPARK_RESULT_TYPE = ", ".join(f"{name} {kind}" for name, kind in SPARK_RESULT_FIELDS.items())
@@ -86,6 +88,7 @@ def model_signature() -> ModelSignature:
                 ColSpec("double", "probability", required=False),
                 ColSpec(Map("double"), "probabilities", required=False),
                 ColSpec(Array(topk_item), "topk", required=False),
+                ColSpec("boolean", "unknown", required=False),
                 ColSpec("string", "error", required=False),
             ]
         ),

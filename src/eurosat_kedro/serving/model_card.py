@@ -24,6 +24,11 @@ class ModelCard:
     tta: bool = False
     precision: str = DEFAULT_PRECISION
     full_map_convs_as_matmul: int = 0  # convolutions exported as matrix products
+    # the graph's logits are divided by this (fitted on the validation split; 1: uncalibrated)
+    temperature: float = 1.0
+    # a top-class probability below this answers "unknown" (chosen on the validation split
+    # for a target coverage; 0: never)
+    unknown_threshold: float = 0.0
 
     def to_props(self) -> dict[str, str]:
         """The metadata properties (all strings) as ``onnx.helper.set_model_props`` takes them."""
@@ -36,6 +41,8 @@ class ModelCard:
             "tta": str(self.tta).lower(),
             "precision": self.precision,
             "full_map_convs_as_matmul": str(self.full_map_convs_as_matmul),
+            "temperature": repr(float(self.temperature)),
+            "unknown_threshold": repr(float(self.unknown_threshold)),
         }
 
     @classmethod
@@ -75,4 +82,15 @@ def _parse(key: str, value: str):
         return int(value) if value.lstrip("-").isdigit() else 0
     if key == "tta":
         return value.lower() == "true"
+    if key == "temperature":
+        return _float(value, 1.0)
+    if key == "unknown_threshold":
+        return _float(value, 0.0)
     return value
+
+
+def _float(value: str, default: float) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return default

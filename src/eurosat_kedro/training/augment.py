@@ -1,14 +1,19 @@
-"""Batch augmentation for overhead imagery: the 8 flips and 90-degree rotations, and mixing
-two images of a batch (mixup, CutMix)."""
+"""Batch augmentation for overhead imagery: the 8 flips and 90-degree rotations, random
+radiometric changes (gain, contrast, gamma, haze), and mixing two images of a batch (mixup,
+CutMix)."""
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch.distributions import Gamma
+
+from eurosat_kedro import perturbations
+from eurosat_kedro.preprocessing import MEAN, STD
 
 
 def dihedral(
@@ -36,6 +41,44 @@ def dihedral(
                 part = torch.rot90(part, k, (-2, -1))
             out[mask] = part
     return out
+
+
+def photometric(
+    batch: torch.Tensor,
+    generator: torch.Generator,
+    probability: float = 0.0,
+    gain: float = 0.0,
+    contrast: float = 0.0,
+    gamma: float = 0.0,
+    haze: float = 0.0,
+) -> torch.Tensor:
+    """Change each image of a normalised ``(N, 3, H, W)`` batch, with ``probability``, as
+    another sensor, season or atmosphere would: a brightness gain from ``[1 - gain,
+    1 + gain]``, a contrast factor around the image's mean from ``[1 - contrast,
+    1 + contrast]``, a gamma log-uniform in ``[1 / (1 + gamma), 1 + gamma]``, then a haze of
+    strength from ``[0, haze]`` (the formulas of ``eurosat_kedro.perturbations``, on the 0-255
+    scale, clipped to it, normalised again).
+
+    Draws come from ``generator`` (CPU); with ``probability`` 0 it draws nothing and returns
+    ``batch`` itself, so a run without it is the run it was before.
+    """
+    if probability <= 0:
+        return batch
+    n, shape = batch.shape[0], (batch.shape[0], 1, 1, 1)
+    # one row an image: chosen?, gain, contrast, gamma, haze; each uniform in [0, 1)
+    draws = torch.rand(n, 5, generator=generator).to(batch.device, batch.dtype)
+    chosen, u_gain, u_contrast, u_gamma, u_haze = (draws[:, i].view(shape) for i in range(5))
+    mean, std = (
+        torch.as_tensor(stat, dtype=batch.dtype, device=batch.device).view(1, 3, 1, 1)
+        for stat in (MEAN, STD)
+    )
+    pixels = batch * std + mean  # back on the 0-255 scale
+    pixels = perturbations.gain(pixels, 1 + gain * (2 * u_gain - 1))
+    image_mean = pixels.mean(dim=(1, 2, 3), keepdim=True)
+    pixels = perturbations.contrast(pixels, 1 + contrast * (2 * u_contrast - 1), image_mean)
+    pixels = perturbations.gamma(pixels, torch.exp((2 * u_gamma - 1) * math.log1p(gamma)))
+    pixels = perturbations.haze(pixels, haze * u_haze).clip(0.0, 255.0)
+    return torch.where(chosen < probability, (pixels - mean) / std, batch)
 
 
 @dataclass(frozen=True)
@@ -81,6 +124,14 @@ def mix_batch(
     return Mixed(images, partner, 1 - box_h * box_w / (height * width))
 
 
+def augment_batch(batch: torch.Tensor, generator: torch.Generator, settings: dict) -> torch.Tensor:
+    """The ``training.augment`` settings applied to a batch: the flips and turns
+    (``dihedral``), then the radiometric changes of its ``photometric`` block."""
+    geometric = {key: value for key, value in settings.items() if key != "photometric"}
+    batch = dihedral(batch, generator, **geometric)
+    return photometric(batch, generator, **settings.get("photometric", {}))
+
+
 def beta_draw(alpha: float, generator: torch.Generator) -> float:
     """One draw from Beta(alpha, alpha), from ``generator``: the first of two Gamma(alpha)
     draws over their sum. ``torch.distributions.Beta`` has no ``generator`` argument in
@@ -97,5 +148,6 @@ def _options(function: Callable) -> dict[str, type]:
     return {setting.name: type(setting.default) for setting in settings}
 
 
-AUGMENT_OPTIONS = _options(dihedral)  # flips, rot90
+AUGMENT_OPTIONS = {**_options(dihedral), "photometric": dict}  # flips, rot90, photometric
+PHOTOMETRIC_OPTIONS = _options(photometric)  # probability, gain, contrast, gamma, haze
 MIXING_OPTIONS = _options(mix_batch)  # mixup_alpha, cutmix_alpha, probability

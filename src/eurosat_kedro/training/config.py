@@ -8,7 +8,8 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .augment import AUGMENT_OPTIONS, MIXING_OPTIONS
+from .augment import AUGMENT_OPTIONS, MIXING_OPTIONS, PHOTOMETRIC_OPTIONS
+from .distill import DISTILL_OPTIONS, DistillSettings
 
 _KINDS = {
     bool: "true or false",
@@ -45,6 +46,27 @@ def _check_keys(section: str, given: dict[str, Any], known: set[str], noun: str)
         raise ValueError(f"unknown {section} {noun}(s) {unknown}; known: {sorted(known)}")
 
 
+# The range of each training.augment.photometric setting, in words.
+_PHOTOMETRIC_RANGES = {
+    "probability": (0.0, 1.0, "between 0 (off) and 1"),
+    "gain": (0.0, 1.0, "between 0 and 1 (factors from 1 - gain to 1 + gain)"),
+    "contrast": (0.0, 1.0, "between 0 and 1 (factors from 1 - contrast to 1 + contrast)"),
+    "gamma": (0.0, 4.0, "between 0 and 4 (exponents from 1 / (1 + gamma) to 1 + gamma)"),
+    "haze": (0.0, 1.0, "between 0 and 1 (blend strengths from 0 to haze)"),
+}
+
+
+def _check_photometric(settings: dict[str, Any]) -> None:
+    """``training.augment.photometric``: known keys, numbers, each within its range."""
+    section = "training.augment.photometric"
+    _check_keys(section, settings, set(PHOTOMETRIC_OPTIONS), "key")
+    _check_values(section, settings, PHOTOMETRIC_OPTIONS)
+    for key, value in settings.items():
+        low, high, wanted = _PHOTOMETRIC_RANGES[key]
+        if not low <= value <= high:
+            raise ValueError(f"{section}.{key} must be {wanted}, got {value}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The recipe, from the ``training`` parameters: every setting that changes what is
@@ -60,13 +82,15 @@ class TrainConfig:
     schedule: str = "onecycle"  # onecycle | cosine | constant
     warmup_fraction: float = 0.2
     label_smoothing: float = 0.1
-    augment: dict = field(default_factory=lambda: {"flips": True, "rot90": True})
+    augment: dict = field(default_factory=lambda: {"flips": True, "rot90": True})  # + photometric
     mixing: dict = field(default_factory=dict)  # mixup_alpha, cutmix_alpha, probability
     ema_decay: float = 0.0  # >0: validate, keep and save an exponential moving average
+    distill: dict = field(default_factory=dict)  # teacher (null: off), tta, temperature, alpha
     patience: int = 0  # epochs without val-accuracy gain before stopping; 0 never stops
     seed: int = 42
     eval_batch_size: int = 512
     model_spec: dict = field(default_factory=dict)  # the model parameters, for resume checks
+    teacher_sha256: str | None = None  # distill.weights_sha256 of the teacher; set by its loader
 
     @classmethod
     def from_params(cls, params: dict[str, Any], model_spec: dict | None = None) -> TrainConfig:
@@ -77,7 +101,7 @@ class TrainConfig:
                 f"training.{moved[0]} is now runtime.{moved[0]}: the runtime parameters "
                 f"({', '.join(moved)}) moved to their own block beside training"
             )
-        known = {f.name for f in fields(cls)} - {"model_spec"}
+        known = {f.name for f in fields(cls)} - {"model_spec", "teacher_sha256"}
         _check_keys("training", params, known, "parameter")
         return cls(**params, model_spec=dict(model_spec or {}))
 
@@ -86,12 +110,31 @@ class TrainConfig:
         for name, options in (("augment", AUGMENT_OPTIONS), ("mixing", MIXING_OPTIONS)):
             _check_keys(f"training.{name}", getattr(self, name), set(options), "key")
             _check_values(f"training.{name}", getattr(self, name), options)
+        _check_photometric(self.augment.get("photometric", {}))
+        _check_keys("training.distill", self.distill, set(DISTILL_OPTIONS), "key")
+        _check_values("training.distill", self.distill, DISTILL_OPTIONS)
+        DistillSettings(**self.distill)  # its ranges
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"training.ema_decay must be in [0, 1), got {self.ema_decay}")
 
     def fingerprint(self) -> dict:
-        """What must match for a checkpoint to be resumed: the whole recipe."""
-        return asdict(self)
+        """What must match for a checkpoint to be resumed: the whole recipe. A photometric
+        block that is off (probability 0) trains as no block does, so it is left out: older
+        checkpoints resume under it; so is the ``distill`` block while it names no teacher.
+        With one, the teacher counts by its weights (``teacher_sha256``), not its path."""
+        recipe = asdict(self)
+        if not self.augment.get("photometric", {}).get("probability", 0.0):
+            recipe["augment"].pop("photometric", None)
+        del recipe["distill"], recipe["teacher_sha256"]
+        if self.distillation.on:
+            recipe["distill"] = self.distillation.fingerprint()
+            recipe["teacher_sha256"] = self.teacher_sha256
+        return recipe
+
+    @property
+    def distillation(self) -> DistillSettings:
+        """The ``distill`` block with its defaults; ``.on`` when it names a teacher."""
+        return DistillSettings(**self.distill)
 
 
 @dataclass(frozen=True)
@@ -107,6 +150,7 @@ class RuntimeConfig:
     channels_last: bool = True  # NHWC memory layout on CUDA, and on CPU with cpu_bf16
     num_processes: int = 1  # >1: DistributedDataParallel
     engine: str = "local"  # local: processes spawned here | spark: Spark's TorchDistributor
+    spark_local_mode: bool = False  # engine spark: ranks on the driver, not on the executors
     resume: bool = False  # continue from checkpoint_path
     checkpoint_path: str | None = None  # written every epoch (rank 0); None: no checkpoints
     system_metrics_interval: float = 10.0  # seconds between MLflow system/* samples; 0: off

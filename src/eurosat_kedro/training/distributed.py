@@ -1,4 +1,5 @@
-"""Run the training loop under DistributedDataParallel, one process per rank, started here."""
+"""Run the training loop under DistributedDataParallel, one process per rank, started here
+(``runtime.engine: local``) or by Spark (``runtime.engine: spark``, see ``spark_engine``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from eurosat_kedro.models import ModelSpec, build_model
@@ -32,28 +34,14 @@ def _worker(
     runtime: RuntimeConfig,
     callbacks: Sequence[Callback],
     out: Path,
+    teacher: nn.Module | None,
 ) -> None:
     init = f"tcp://127.0.0.1:{port}"
     result = _train_rank(
-        rank, world_size, init, spec, train_data, val_data, cfg, runtime, callbacks
+        rank, world_size, init, spec, train_data, val_data, cfg, runtime, callbacks, teacher
     )
     if rank == 0:
         torch.save(result, out)
-
-
-def _spark_worker(
-    spec: ModelSpec,
-    train_data: dict,
-    val_data: dict,
-    cfg: TrainConfig,
-    runtime: RuntimeConfig,
-    callbacks: Sequence[Callback],
-) -> dict | None:
-    """One rank under TorchDistributor, which sets RANK, WORLD_SIZE and MASTER_ADDR/PORT."""
-    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    return _train_rank(
-        rank, world_size, "env://", spec, train_data, val_data, cfg, runtime, callbacks
-    )
 
 
 def _train_rank(
@@ -66,12 +54,15 @@ def _train_rank(
     cfg: TrainConfig,
     runtime: RuntimeConfig,
     callbacks: Sequence[Callback],
+    teacher: nn.Module | None = None,
 ) -> dict | None:
-    """Join the process group, train this rank's share; every rank returns rank 0's result as
-    a dict (TorchDistributor may keep any rank's return value)."""
+    """Join the process group, train this rank's share (with this process's copy of the
+    teacher, when distilling); every rank returns rank 0's result as a dict (TorchDistributor
+    may keep any rank's return value)."""
     cuda = torch.cuda.is_available() and runtime.device in ("auto", "cuda")
     if cuda:
-        torch.cuda.set_device(rank % torch.cuda.device_count())
+        local_rank = int(os.environ.get("LOCAL_RANK", rank))  # torchrun's: the GPU on this host
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
     dist.init_process_group(
         "nccl" if cuda else "gloo",
         init_method=init_method,
@@ -95,6 +86,7 @@ def _train_rank(
             callbacks=callbacks,
             rank=rank,
             world_size=world_size,
+            teacher=teacher,
         )
         shared = [asdict(result) if rank == 0 else None]
         dist.broadcast_object_list(shared, src=0)
@@ -110,37 +102,20 @@ def train_distributed(
     cfg: TrainConfig,
     runtime: RuntimeConfig,
     callbacks: Sequence[Callback] = (),
+    teacher: nn.Module | None = None,
 ) -> TrainResult:
     """Spawn ``runtime.num_processes`` processes (NCCL on GPUs, gloo on CPU) and return rank
-    0's result; ``callbacks`` (picklable) run in rank 0's process. With
-    ``runtime.engine == "spark"`` Spark's TorchDistributor (local mode, on the active or
-    configured Spark session) starts the processes instead, through torchrun."""
+    0's result; ``callbacks`` (picklable) run in rank 0's process, and each process gets its
+    own copy of ``teacher`` (distillation: see ``train``). With
+    ``runtime.engine == "spark"`` Spark's TorchDistributor starts them instead, on the
+    executors of the active or configured Spark session (``spark_engine.train_on_spark``)."""
     if runtime.engine == "spark":
-        return _train_on_spark(spec, train_data, val_data, cfg, runtime, callbacks)
+        from .spark_engine import train_on_spark
+
+        return train_on_spark(spec, train_data, val_data, cfg, runtime, callbacks, teacher)
     world_size = runtime.num_processes
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.pt"
-        args = (world_size, free_port(), spec, train_data, val_data, cfg, runtime, callbacks, out)
-        mp.spawn(_worker, nprocs=world_size, join=True, args=args)
+        args = (world_size, free_port(), spec, train_data, val_data, cfg, runtime)
+        mp.spawn(_worker, nprocs=world_size, join=True, args=(*args, callbacks, out, teacher))
         return TrainResult(**torch.load(out, weights_only=True))
-
-
-def _train_on_spark(
-    spec: ModelSpec,
-    train_data: dict,
-    val_data: dict,
-    cfg: TrainConfig,
-    runtime: RuntimeConfig,
-    callbacks: Sequence[Callback],
-) -> TrainResult:
-    from pyspark.ml.torch.distributor import TorchDistributor
-
-    from eurosat_kedro.spark import get_spark
-
-    get_spark()  # TorchDistributor runs on the active session
-    use_gpu = torch.cuda.is_available() and runtime.device in ("auto", "cuda")
-    distributor = TorchDistributor(
-        num_processes=runtime.num_processes, local_mode=True, use_gpu=use_gpu
-    )
-    result = distributor.run(_spark_worker, spec, train_data, val_data, cfg, runtime, callbacks)
-    return TrainResult(**result)

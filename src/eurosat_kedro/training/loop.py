@@ -20,11 +20,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from .augment import dihedral, mix_batch
+from .augment import augment_batch, mix_batch
 from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLog
 from .checkpoint import ResumableState, resume_or_start
 from .config import RuntimeConfig, TrainConfig
 from .device import Placement, seed_everything
+from .distill import Teacher, teacher_for
 from .mlflow_epochs import mlflow_run_of
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class _Trainer:
     cfg: TrainConfig
     rank: int = 0
     world_size: int = 1
+    teacher: Teacher | None = None  # distillation: its logits on each batch join the loss
 
     @property
     def kept(self) -> nn.Module:
@@ -131,7 +133,7 @@ class _Trainer:
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """Augment and mix one batch, then forward, backward and update; the batch's loss."""
         state, criterion = self.state, self.criterion
-        images = dihedral(images, state.generator, **self.cfg.augment)
+        images = augment_batch(images, state.generator, self.cfg.augment)
         mixed = mix_batch(images, state.generator, **self.cfg.mixing)
         if mixed is not None:
             images = mixed.images
@@ -142,6 +144,8 @@ class _Trainer:
             if mixed is not None:
                 partner_loss = criterion(logits, labels[mixed.partner])
                 loss = mixed.share * loss + (1 - mixed.share) * partner_loss
+            if self.teacher is not None:
+                loss = self.teacher.blend(logits, images, loss)
         state.optimizer.zero_grad(set_to_none=True)
         state.scaler.scale(loss).backward()
         state.scaler.step(state.optimizer)
@@ -190,6 +194,7 @@ def train(
     callbacks: Sequence[Callback] = (),
     rank: int = 0,
     world_size: int = 1,
+    teacher: nn.Module | None = None,
 ) -> TrainResult:
     """Train ``model`` with recipe ``cfg`` on ``train_data`` (``images`` uint8 NHWC,
     ``labels``), on the machine ``runtime`` describes; keep the weights with the best
@@ -198,7 +203,9 @@ def train(
     Each epoch ends with the log line, the checkpoint (``runtime.checkpoint_path``), then
     ``callbacks`` (rank 0 only; e.g. live MLflow metrics), then early stopping. With
     ``world_size > 1`` (inside an initialised process group) ``model`` must already be
-    wrapped in DistributedDataParallel.
+    wrapped in DistributedDataParallel. ``teacher`` is the network a distilling recipe
+    (``cfg.distill``) learns from (e.g. a trained model in ``DihedralTTA``); every rank holds
+    its own copy.
     """
     runtime = runtime or RuntimeConfig()
     seed_everything(cfg.seed)
@@ -212,7 +219,8 @@ def train(
     steps_per_epoch = len(x_train) // min(cfg.batch_size, len(x_train))
     state = _resumable_state(bare, cfg, placement, steps_per_epoch)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    trainer = _Trainer(model, criterion, state, placement, cfg, rank, world_size)
+    distiller = teacher_for(teacher, cfg, placement)
+    trainer = _Trainer(model, criterion, state, placement, cfg, rank, world_size, distiller)
     progress = resume_or_start(runtime, bare, state, cfg, placement.device)
     epoch_ends = _callbacks(trainer, runtime, callbacks)
 

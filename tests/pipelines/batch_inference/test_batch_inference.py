@@ -19,6 +19,7 @@ from eurosat_kedro.datasets.spark_image_files_dataset import (
     extension_filter,
 )
 from eurosat_kedro.pipelines.batch_inference.nodes import spark_model_uri
+from eurosat_kedro.serving.contract import TABLE_COLUMNS
 from eurosat_kedro.spark import NO_PROGRESS_BARS
 from tests.conftest import run_session
 
@@ -60,7 +61,7 @@ def test_one_row_per_file_bad_files_are_error_rows(
     assert "Downloading artifacts" not in capfd.readouterr().err  # no progress bars in the log
     data = trained_project / "data" / "sample"
     table = pd.read_parquet(data / "07_model_output" / "batch_predictions.parquet")
-    assert list(table.columns) == ["path", "predicted_class", "probability", "topk", "error"]
+    assert list(table.columns) == list(TABLE_COLUMNS)
     table["file"] = table["path"].str.removeprefix("file:")
     assert sorted(table["file"]) == sorted([str(p) for p in good] + [str(folder / b) for b in BAD])
 

@@ -22,6 +22,7 @@ from eurosat_kedro.pipelines.deployment.nodes import (
     select_serving_model,
 )
 from eurosat_kedro.serving.classifier import OnnxClassifier
+from eurosat_kedro.stats import wilson_interval
 
 
 def _models(project: Path):
@@ -62,12 +63,36 @@ def test_quantisation_is_deterministic_and_matches_the_report(trained_project: P
     classes = json.loads(
         (trained_project / "data" / "sample" / "02_intermediate" / "classes.json").read_text()
     )
-    report, metrics, drop = compare_int8(fp32, again, _arrays(trained_project, "test"), classes)
+    test = _arrays(trained_project, "test")
+    report, metrics, drop, per_image = compare_int8(fp32, again, test, classes)
     saved = json.loads(
         (trained_project / "data" / "sample" / "08_reporting" / "int8_report.json").read_text()
     )
     assert report == saved and drop == saved["accuracy_drop_points"]
     assert metrics["int8_accuracy"]["value"] == saved["int8_accuracy"]
+    # each model's predicted label per test image, what the registry's gate pairs
+    assert list(per_image.columns) == ["path", "label", "fp32", "int8"]
+    assert list(per_image["path"]) == list(test["paths"])
+    assert (per_image["int8"] == per_image["label"]).mean() == saved["int8_accuracy"]
+    saved_per_image = pd.read_csv(
+        trained_project / "data" / "sample" / "07_model_output" / "onnx_test_predictions.csv"
+    )
+    pd.testing.assert_frame_equal(saved_per_image, per_image, check_dtype=False)
+
+
+def test_the_int8_report_gives_95_percent_intervals(trained_project: Path):
+    report = json.loads(
+        (trained_project / "data" / "sample" / "08_reporting" / "int8_report.json").read_text()
+    )
+    for precision in ("fp32", "int8"):
+        for figure in ("accuracy", "macro_f1"):
+            low, high = (report[f"{precision}_{figure}_ci_{end}"] for end in ("low", "high"))
+            assert 0 <= low <= report[f"{precision}_{figure}"] <= high <= 1
+    n_right = round(report["int8_accuracy"] * report["n_images"])
+    assert (report["int8_accuracy_ci_low"], report["int8_accuracy_ci_high"]) == pytest.approx(
+        wilson_interval(n_right, report["n_images"])
+    )
+    assert report["intervals"]["confidence"] == 0.95
 
 
 def test_quantisation_without_validation_images_says_what_to_fix(trained_project: Path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from kedro.io import DataCatalog
@@ -39,6 +40,7 @@ def _catalog(tmp_path: Path) -> DataCatalog:
     catalog["trained_model"] = TrainedModel(build_model(spec).state_dict(), spec, tuple(CLASSES))
     catalog["test_arrays"] = _arrays(20, seed=1)
     catalog["val_arrays"] = _arrays(10, seed=2)
+    catalog["calibration"] = {"temperature": 1.7, "tta": False, "unknown_threshold": 0.2}
     catalog["classes"] = CLASSES
     catalog["metrics"] = {"accuracy": 0.5, "macro_f1": 0.4}
     params = {
@@ -88,6 +90,8 @@ def test_an_equal_model_becomes_challenger(tmp_path: Path, store: str):
             outputs = SequentialRunner().run(create_pipeline(), _catalog(tmp_path))
     report = outputs["registry_report"].load()
     assert report["version"] == "2" and report["alias"] == "challenger"
+    assert report["gate"]["n01"] == report["gate"]["n10"] == 0  # the same predictions
+    assert "not better than the champion" in report["reason"]
 
 
 def test_without_an_mlflow_run_nothing_is_logged_or_registered(tmp_path: Path, store: str):
@@ -100,6 +104,9 @@ def test_without_an_mlflow_run_nothing_is_logged_or_registered(tmp_path: Path, s
         .load()
     )
     catalog["int8_report"] = {}
+    catalog["onnx_test_predictions"] = pd.DataFrame(
+        {"path": ["x/1.jpg"], "label": [0], "fp32": [0], "int8": [0]}
+    )
     catalog["test_split_fingerprint"] = "f" * 64
     outputs = SequentialRunner().run(pipeline, catalog)
     assert catalog["logged_model"].load()["logged"] is False

@@ -13,6 +13,7 @@ from eurosat_kedro.pipelines.evaluation.nodes import (
     plot_misclassified,
     plot_training_curves,
 )
+from eurosat_kedro.stats import wilson_interval
 
 CLASSES = ["A", "B", "C"]
 # true:      A A A B B C
@@ -25,14 +26,27 @@ def test_metrics_match_hand_computed_values():
     assert metrics["accuracy"] == pytest.approx(4 / 6)
     assert metrics["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
     # A: P=2/2 R=2/3 F1=0.8; B: P=1/2 R=1/2 F1=0.5; C: P=1/2 R=1/1 F1=2/3
-    assert metrics["per_class"]["A"] == pytest.approx(
-        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3}
-    )
+    per_class_a = {key: metrics["per_class"]["A"][key] for key in ("precision", "recall", "f1")}
+    assert per_class_a == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8})
+    assert metrics["per_class"]["A"]["support"] == 3
     assert metrics["per_class"]["C"]["f1"] == pytest.approx(2 / 3)
     assert metrics["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
     assert metrics["classes"] == CLASSES
     assert mlflow_metrics["accuracy"] == {"value": pytest.approx(4 / 6), "step": 0}
     assert mlflow_metrics["f1.B"]["value"] == pytest.approx(0.5)
+
+
+def test_metrics_give_95_percent_intervals_for_the_headline_figures_and_recall():
+    metrics, mlflow_metrics = compute_metrics(PREDICTIONS, CLASSES)
+    assert (metrics["accuracy_ci_low"], metrics["accuracy_ci_high"]) == wilson_interval(4, 6)
+    assert metrics["macro_f1_ci_low"] <= metrics["macro_f1"] <= metrics["macro_f1_ci_high"]
+    recall_a = metrics["per_class"]["A"]
+    assert (recall_a["recall_ci_low"], recall_a["recall_ci_high"]) == wilson_interval(2, 3)
+    assert metrics["intervals"]["accuracy"] == "Wilson score interval"
+    for key in ("accuracy_ci_low", "accuracy_ci_high", "macro_f1_ci_low", "macro_f1_ci_high"):
+        assert mlflow_metrics[key] == {"value": metrics[key], "step": 0}
+    assert mlflow_metrics["recall.A.ci_high"]["value"] == recall_a["recall_ci_high"]
+    assert mlflow_metrics["recall.C"]["value"] == 1.0
 
 
 def test_every_plot_is_drawn(tmp_path):

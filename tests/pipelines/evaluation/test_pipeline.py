@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import mlflow
 import numpy as np
+import pytest
 import torch
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
@@ -24,6 +28,8 @@ def _catalog() -> DataCatalog:
     catalog = DataCatalog()
     catalog["trained_model"] = TrainedModel(build_model(spec).state_dict(), spec, tuple(CLASSES))
     catalog["test_arrays"] = test
+    catalog["val_arrays"] = {**tiny_arrays(3, seed=4), "paths": np.array(["v"] * 30)}
+    catalog["params:evaluation.calibration"] = {"temperature_scaling": True, "target_coverage": 0.9}
     catalog["classes"] = CLASSES
     catalog["training_history"] = [
         {"epoch": 1, "train_loss": 2.0, "val_loss": 2.1, "val_accuracy": 0.2}
@@ -31,12 +37,18 @@ def _catalog() -> DataCatalog:
     catalog["params:evaluation.batch_size"] = 8
     catalog["params:evaluation.tta"] = False
     catalog["params:evaluation.misclassified_grid_size"] = 6
+    catalog["params:evaluation.robustness"] = {"perturbations": {"gain": [1.2], "jpeg": [50]}}
     catalog["data_report"] = {"source": {"url": "https://example.org/EuroSAT_RGB.zip"}}
     return catalog
 
 
 def test_evaluation_scores_the_test_split():
-    scoring = create_pipeline().only_nodes("predict_test_split", "compute_metrics")
+    scoring = create_pipeline().only_nodes(
+        "predict_split_logits",
+        "fit_calibration",
+        "predict_test_split",
+        "compute_metrics",
+    )
     outputs = SequentialRunner().run(scoring, _catalog())
     metrics = outputs["metrics"].load()
     matrix = np.array(metrics["confusion_matrix"])
@@ -48,8 +60,32 @@ def test_evaluation_scores_the_test_split():
 
 def test_evaluation_draws_every_plot():
     outputs = SequentialRunner().run(create_pipeline(), _catalog())
-    for plot in ("loss_curves_plot", "val_acc_plot", "confusion_matrix_plot", "misclassified_plot"):
-        assert isinstance(outputs[plot].load(), Figure), plot
+    plots = (
+        "loss_curves",
+        "val_acc",
+        "confusion_matrix",
+        "misclassified",
+        "reliability",
+        "coverage",
+    )
+    for plot in plots:
+        assert isinstance(outputs[f"{plot}_plot"].load(), Figure), plot
+
+
+def test_the_temperature_is_fitted_on_validation_and_applied_to_the_test_probabilities():
+    fitting = create_pipeline().only_nodes("predict_split_logits", "fit_calibration")
+    fit = SequentialRunner().run(fitting, _catalog())["calibration"].load()
+    outputs = SequentialRunner().run(create_pipeline(), _catalog())
+    assert fit["fitted_on"] == "validation" and fit["n_images"] == 30 and fit["tta"] is False
+    # the fit lowers the validation NLL it minimises, and never changes a predicted class
+    assert fit["figures"]["nll_after"] <= fit["figures"]["nll_before"]
+    report = outputs["calibration_report"].load()
+    assert report["temperature"] == fit["temperature"]
+    assert report["before"]["accuracy"] == report["after"]["accuracy"]
+    assert 0 < fit["unknown_threshold"] < 1
+    assert report["unknown"]["threshold"] == fit["unknown_threshold"]
+    logged = outputs["calibration_metrics"].load()
+    assert logged["temperature"]["value"] == fit["temperature"]
 
 
 def test_an_active_mlflow_run_lists_the_test_split_it_was_scored_on(mlflow_experiment: str):
@@ -59,3 +95,64 @@ def test_an_active_mlflow_run_lists_the_test_split_it_was_scored_on(mlflow_exper
     (test,) = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
     assert {t.key: t.value for t in test.tags}["mlflow.data.context"] == "test"
     assert test.dataset.digest == split_fingerprint(catalog.load("test_arrays"))[:36]
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_robustness_scores_each_shift_with_the_model_evaluation_scored(tta: bool):
+    catalog = _catalog()
+    catalog["params:evaluation.tta"] = tta
+    scoring = create_pipeline().only_nodes(
+        "predict_split_logits",
+        "fit_calibration",
+        "predict_test_split",
+        "compute_metrics",
+        "evaluate_robustness",
+    )
+    outputs = SequentialRunner().run(scoring, catalog)
+    report, metrics = outputs["robustness_report"].load(), outputs["metrics"].load()
+    assert report["tta"] is tta and report["n_images"] == 20
+    clean, brighter, compressed = report["rows"]
+    assert clean["name"] == "clean" and clean["accuracy"] == metrics["accuracy"]
+    assert [brighter["name"], compressed["name"]] == ["gain_1.2", "jpeg_50"]
+    assert compressed["drop"] == clean["accuracy"] - compressed["accuracy"]
+    table = outputs["robustness_table"].load()
+    assert table["name"].tolist() == ["clean", "gain_1.2", "jpeg_50"]
+    logged = outputs["robustness_metrics"].load()
+    assert set(logged) == {"clean.accuracy", "gain_1.2.accuracy", "jpeg_50.accuracy"}
+    assert logged["jpeg_50.accuracy"]["value"] == compressed["accuracy"]
+
+
+def test_robustness_off_reports_no_rows():
+    catalog = _catalog()
+    catalog["params:evaluation.robustness"] = {"enabled": False, "perturbations": {"gain": [2]}}
+    outputs = SequentialRunner().run(create_pipeline().only_nodes("evaluate_robustness"), catalog)
+    assert outputs["robustness_report"].load()["rows"] == []
+    assert outputs["robustness_table"].load().empty
+    assert outputs["robustness_metrics"].load() == {}
+
+
+def test_the_sample_run_reports_accuracy_under_each_shift(trained_project: Path):
+    reporting = trained_project / "data" / "sample" / "08_reporting"
+    metrics = json.loads((reporting / "metrics.json").read_text())
+    report = json.loads((reporting / "robustness_report.json").read_text())
+    names = [row["name"] for row in report["rows"]]
+    assert names == [
+        "clean",
+        *("gain_0.8", "gain_1.2", "offset_-20", "offset_20", "gamma_0.8", "gamma_1.25"),
+        *("haze_0.2", "haze_0.4", "jpeg_75", "jpeg_50"),
+    ]
+    clean = report["rows"][0]
+    assert report["n_images"] == 40 and clean["accuracy"] == metrics["accuracy"]
+    for row in report["rows"]:
+        assert row["ci_low"] <= row["accuracy"] <= row["ci_high"], row["name"]
+        assert row["drop"] == pytest.approx(clean["accuracy"] - row["accuracy"])
+    table = (reporting / "robustness_report.csv").read_text().splitlines()
+    assert table[0].split(",")[:4] == ["name", "kind", "value", "accuracy"]
+    assert [line.split(",")[0] for line in table[1:]] == names
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{trained_project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("eurosat-sample")
+    (run,) = client.search_runs([experiment.experiment_id], "tags.mlflow.runName = '__default__'")
+    logged = {name: run.data.metrics[f"robustness.{name}.accuracy"] for name in names}
+    assert logged == {row["name"]: row["accuracy"] for row in report["rows"]}
+    reports = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert "reports/robustness_report.json" in reports

@@ -11,6 +11,7 @@ import pytest
 from kedro.io import DatasetError
 
 from eurosat_kedro.serving.classifier import OnnxClassifier
+from eurosat_kedro.serving.contract import TABLE_COLUMNS
 from tests.conftest import run_session
 
 
@@ -53,7 +54,7 @@ def test_folder_predicts_every_image_and_reports_the_bad_one(trained_copy: Path,
     )
     out = trained_copy / "data" / "sample" / "07_model_output"
     table = pd.read_parquet(out / "inference_predictions.parquet")
-    assert list(table.columns) == ["path", "predicted_class", "probability", "topk", "error"]
+    assert list(table.columns) == list(TABLE_COLUMNS)
     assert len(table) == 6
     broken = table[table["path"].str.endswith("broken.jpg")].iloc[0]
     assert "not an image" in broken["error"] and pd.isna(broken["predicted_class"])

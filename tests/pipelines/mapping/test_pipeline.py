@@ -25,16 +25,12 @@ from eurosat_kedro.mapping import (
     choose_limits,
     to_uint8,
 )
+from eurosat_kedro.mapping.radiometry import eurosat_bytes_to_dn
+from eurosat_kedro.pipelines.mapping.nodes import resolve_min_confidence
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.predict import softmax
 from tests.conftest import run_session
-from tests.mapping.conftest import (
-    UTM33,
-    bigearthnet_patch,
-    eurosat_bytes_to_dn,
-    write_safe,
-    write_tif,
-)
+from tests.mapping.conftest import UTM33, bigearthnet_patch, write_safe, write_tif
 
 SCENE_ORIGIN = Affine.translation(500000, 5200000) @ Affine.scale(10, -10)
 
@@ -51,9 +47,9 @@ def _served(project: Path) -> OnnxClassifier:
 
 
 def _map(project: Path, scene: str, **params) -> tuple[dict, np.ndarray, np.ndarray]:
-    run_session(
-        project, env="sample", pipeline="mapping", params={"mapping.scene": scene, **params}
-    )
+    """Map ``scene``; no window is ``uncertain`` unless ``mapping.min_confidence`` is given."""
+    params = {"mapping.scene": scene, "mapping.min_confidence": "null", **params}
+    run_session(project, env="sample", pipeline="mapping", params=params)
     with rasterio.open(_outputs(project) / "landuse_map.tif") as src:
         ids, profile = (
             src.read(1),
@@ -152,15 +148,22 @@ def test_cloudy_windows_of_the_products_mask_are_masked_and_counted(
     assert areas.loc["masked", "area_km2"] == pytest.approx(12 * 0.64 * 0.64)
 
 
-def test_windows_below_min_confidence_are_uncertain(trained_copy, mosaic):
+@pytest.mark.parametrize("setting", [0.5, "model"])
+def test_windows_below_min_confidence_are_uncertain(trained_copy, mosaic, setting):
+    """A number, or by default the served model's own threshold fitted on validation."""
     path, tiles = mosaic
-    _, ids, confidence = _map(trained_copy, str(path), **{"mapping.min_confidence": 0.5})
-    probabilities = softmax(_served(trained_copy).logits(tiles))
+    _, ids, confidence = _map(trained_copy, str(path), **{"mapping.min_confidence": setting})
+    served = _served(trained_copy)
+    threshold = served.unknown_threshold if setting == "model" else setting
+    assert 0 < threshold < 1
+    probabilities = softmax(served.logits(tiles))
     top = probabilities.max(axis=1).reshape(6, 6)
-    expected = np.where(top < 0.5, CLASS_UNCERTAIN, probabilities.argmax(axis=1).reshape(6, 6))
+    expected = np.where(
+        top < threshold, CLASS_UNCERTAIN, probabilities.argmax(axis=1).reshape(6, 6)
+    )
     assert ids.tolist() == expected.tolist() and confidence == pytest.approx(top, abs=1e-5)
     areas = pd.read_csv(_outputs(trained_copy) / "landuse_areas.csv").set_index("class")
-    assert areas.loc["uncertain", "windows"] == int((top < 0.5).sum())
+    assert areas.loc["uncertain", "windows"] == int((top < threshold).sum())
 
 
 def test_mapping_is_not_part_of_the_default_run(trained_project):
@@ -250,3 +253,19 @@ def test_a_scene_without_crs_maps_with_pixel_areas(trained_copy, mosaic, tmp_pat
     areas = pd.read_csv(_outputs(trained_copy) / "landuse_areas.csv")
     assert areas["area_km2"].isna().all() and areas["pixels"].sum() == 6 * 64 * 64
     assert "has no CRS" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [("model", 0.42), (None, None), (0.3, 0.3), ("0.3", 0.3)],
+)
+def test_min_confidence_takes_the_models_own_threshold_by_default(setting, expected):
+    assert resolve_min_confidence(setting, 0.42) == expected
+
+
+def test_min_confidence_model_without_a_threshold_is_off_and_nonsense_is_refused():
+    assert resolve_min_confidence("model", 0.0) is None
+    with pytest.raises(ValueError, match="mapping.min_confidence must be in"):
+        resolve_min_confidence(1.5, 0.42)
+    with pytest.raises(ValueError, match="model, null or a probability"):
+        resolve_min_confidence("auto", 0.42)

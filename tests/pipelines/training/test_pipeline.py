@@ -28,6 +28,7 @@ def _catalog(**training) -> DataCatalog:
         "paths": np.array([f"v/{i}" for i in range(10)]),
     }
     catalog["classes"] = CLASSES
+    catalog["teacher_model"] = None  # training.distill.teacher null: no teacher
     catalog["params:model"] = {"name": "simple_cnn", "width": 8}
     catalog["params:training"] = {"epochs": 2, "batch_size": 8, **training}
     catalog["params:runtime"] = {"device": "cpu", "num_threads": 1, "checkpoint_path": None}

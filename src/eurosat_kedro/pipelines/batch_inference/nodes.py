@@ -56,8 +56,9 @@ def predict_image_files(
     batch_image_files: DataFrame, batch_inference_model: ServedModel, partitions: int | None
 ) -> DataFrame:
     """Exactly one row per file in the serving contract's ``TABLE_COLUMNS``: ``path``,
-    ``predicted_class``, ``probability`` (top class), ``topk`` (class, probability) and
-    ``error`` (null, or why the file has no prediction)."""
+    ``predicted_class``, ``probability`` (top class), ``topk`` (class, probability),
+    ``unknown`` (below the model's "unknown" threshold) and ``error`` (null, or why the file
+    has no prediction)."""
     uri = spark_model_uri(batch_inference_model)
     files = batch_image_files
     spark = files.sparkSession
@@ -87,6 +88,7 @@ def predict_image_files(
         F.when(good, F.col("r.predicted_class")).alias("predicted_class"),
         F.when(good, F.col("r.probability")).alias("probability"),
         F.when(good, F.col("r.topk")).alias("topk"),
+        F.when(good, F.col("r.unknown")).alias("unknown"),
         F.when(~good, F.col("r.error")).alias("error"),
     )
 

@@ -14,7 +14,8 @@ import pandas as pd
 from PIL import Image
 
 from eurosat_kedro import registry
-from eurosat_kedro.metrics import headline_scores
+from eurosat_kedro.calibration import Calibration
+from eurosat_kedro.metrics import HEADLINE_FIGURES, headline_scores
 from eurosat_kedro.models import TrainedModel, load_trained_model, predict_logits
 from eurosat_kedro.models import quantize as int8
 from eurosat_kedro.models.export import export_onnx as export_trained_model
@@ -23,6 +24,7 @@ from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.contract import ServingConfig
 from eurosat_kedro.serving.model_card import DEFAULT_PRECISION, ModelCard
 from eurosat_kedro.serving.package import PyfuncPackage
+from eurosat_kedro.stats import INTERVALS
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +39,24 @@ class Int8AccuracyError(ValueError):
 
 def export_onnx(
     trained_model: TrainedModel,
+    calibration_fit: dict,
     opset: int,
     tta: bool = False,
     full_map_convs_as_matmul: bool = True,
 ) -> onnx.ModelProto:
     """The best model as ONNX (``models.export.export_onnx``): the 8-view averaging inside
-    the graph when ``tta``, whole-map convolutions as matrix products when asked."""
-    return export_trained_model(trained_model, opset, tta, full_map_convs_as_matmul)
+    the graph when ``tta``, the logits divided by the fitted temperature, the "unknown"
+    threshold in its card, whole-map convolutions as matrix products when asked."""
+    fit = Calibration.from_dict(calibration_fit)
+    fit.check_tta(tta)
+    return export_trained_model(
+        trained_model,
+        opset,
+        tta,
+        full_map_convs_as_matmul,
+        temperature=fit.temperature,
+        unknown_threshold=fit.unknown_threshold,
+    )
 
 
 def check_onnx_parity(
@@ -54,12 +67,14 @@ def check_onnx_parity(
     tolerance: float,
     tta: bool = False,
 ) -> dict:
-    """Run the serving classifier (ONNX Runtime) and PyTorch on test images; fail unless
-    logits agree within ``tolerance`` and every argmax is equal."""
+    """Run the serving classifier (ONNX Runtime) and PyTorch (with the temperature the
+    ONNX model's card records) on test images; fail unless logits agree within
+    ``tolerance`` and every argmax is equal."""
     images = test_arrays["images"][:n_images]
     served = OnnxClassifier(onnx_model.SerializeToString(), list(trained_model.classes))
     onnx_logits = served.logits(images)
-    torch_logits = predict_logits(load_trained_model(trained_model, tta), images)
+    temperature = ModelCard.of(onnx_model).temperature
+    torch_logits = predict_logits(load_trained_model(trained_model, tta, temperature), images)
     max_diff = float(np.abs(onnx_logits - torch_logits).max())
     same_argmax = bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all())
     opset = next(o.version for o in onnx_model.opset_import if o.domain in ("", "ai.onnx"))
@@ -104,12 +119,14 @@ def compare_int8(
     onnx_model_int8: onnx.ModelProto,
     test_arrays: dict,
     classes: list[str],
-) -> tuple[dict, dict, float]:
-    """Test-split accuracy and macro F1 of the fp32 and int8 ONNX models, through the
-    serving classifier: the report, its figures as MLflow metrics, and the accuracy points
-    int8 loses (what the serving choice checks)."""
+) -> tuple[dict, dict, float, pd.DataFrame]:
+    """Test-split accuracy and macro F1, with their 95% intervals, of the fp32 and int8 ONNX
+    models through the serving classifier: the report, its figures as MLflow metrics, the
+    accuracy points int8 loses (what the serving choice checks), and each model's predicted
+    label per test image (``path``, ``label``, ``fp32``, ``int8``: what the champion gate
+    pairs)."""
     labels = test_arrays["labels"]
-    report: dict = {"n_images": int(len(labels))}
+    report: dict = {"n_images": int(len(labels)), "intervals": INTERVALS}
     predictions = {}
     for precision, model in (("fp32", onnx_model), ("int8", onnx_model_int8)):
         served = OnnxClassifier(model.SerializeToString(), classes)
@@ -128,12 +145,17 @@ def compare_int8(
         key: {"value": report[key], "step": 0}
         for key in (
             "fp32_accuracy",
+            "fp32_accuracy_ci_low",
+            "fp32_accuracy_ci_high",
             "int8_accuracy",
+            "int8_accuracy_ci_low",
+            "int8_accuracy_ci_high",
             "accuracy_drop_points",
             "prediction_agreement",
         )
     }
-    return report, metrics, report["accuracy_drop_points"]
+    per_image = pd.DataFrame({"path": test_arrays["paths"], "label": labels, **predictions})
+    return report, metrics, report["accuracy_drop_points"], per_image
 
 
 def select_serving_model(
@@ -211,11 +233,25 @@ def fingerprint_test_split(test_arrays: dict) -> str:
 
 
 def served_scores(card: ModelCard, metrics: dict, int8_report: dict) -> dict:
-    """Test accuracy and macro F1 of the model actually served: evaluation's figures for
-    fp32, the int8 comparison's for int8."""
-    if card.precision == DEFAULT_PRECISION:
-        return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
-    return {"accuracy": int8_report["int8_accuracy"], "macro_f1": int8_report["int8_macro_f1"]}
+    """Test accuracy and macro F1 of the model actually served, with their 95% intervals
+    when the report has them: evaluation's figures for fp32, the int8 comparison's for int8."""
+    report, prefix = (
+        (metrics, "") if card.precision == DEFAULT_PRECISION else (int8_report, "int8_")
+    )
+    return {key: report[prefix + key] for key in HEADLINE_FIGURES if prefix + key in report}
+
+
+def served_predictions(card: ModelCard, onnx_test_predictions: pd.DataFrame) -> pd.DataFrame:
+    """The served model's predicted label per test image (``path``, ``label``,
+    ``predicted``): the int8 comparison's column of the precision actually served."""
+    if card.precision not in onnx_test_predictions:
+        raise ValueError(
+            f"onnx_test_predictions has no column {card.precision!r} (the served precision): "
+            "rerun the compare_int8 node of the deployment pipeline"
+        )
+    return onnx_test_predictions[["path", "label", card.precision]].rename(
+        columns={card.precision: "predicted"}
+    )
 
 
 def register_model(
@@ -223,13 +259,15 @@ def register_model(
     serving_onnx_model: onnx.ModelProto,
     metrics: dict,
     int8_report: dict,
+    onnx_test_predictions: pd.DataFrame,
     test_split: str,
     registry_params: dict,
 ) -> dict:
     """Register the logged model as a new version of ``deployment.registry.model_name``,
     tagged and described for review (``deployment.registry.description`` opens the
-    registered model's description), with the ``champion`` alias when the gate allows
-    (``registry.decide_alias``), else ``challenger``. Returns the report."""
+    registered model's description), with the ``champion`` alias when the gate finds it
+    significantly better than the champion on the same test images
+    (``champion_gate.decide_alias``), else ``challenger``. Returns the report."""
     name = registry_params.get("model_name")
     if not name or not logged_model.get("logged"):
         why = (
@@ -246,8 +284,10 @@ def register_model(
         name,
         logged_model,
         tags,
+        served_predictions(card, onnx_test_predictions),
         registry_params.get("promote", "auto"),
         float(registry_params.get("min_improvement", 0)),
+        float(registry_params.get("alpha", 0.05)),
         registry.model_description(card.classes, registry_params.get("description") or ""),
     )
     message = (

@@ -21,6 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 export_onnx,
                 [
                     "trained_model",
+                    "calibration",
                     "params:deployment.onnx_opset",
                     "params:evaluation.tta",
                     "params:deployment.full_map_convs_as_matmul",
@@ -50,7 +51,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 compare_int8,
                 ["onnx_model", "onnx_model_int8", "test_arrays", "classes"],
-                ["int8_report", "int8_metrics", "int8_accuracy_drop"],
+                ["int8_report", "int8_metrics", "int8_accuracy_drop", "onnx_test_predictions"],
                 name="compare_int8",
             ),
             Node(
@@ -90,6 +91,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "serving_onnx_model",
                     "metrics",
                     "int8_report",
+                    "onnx_test_predictions",
                     "test_split_fingerprint",
                     "params:deployment.registry",
                 ],

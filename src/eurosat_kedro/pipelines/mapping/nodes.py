@@ -65,11 +65,35 @@ def choose_stretch(mapping_scene: Scene, stretch: dict, offset_setting, preview_
     return limits
 
 
+def resolve_min_confidence(setting, model_threshold: float) -> float | None:
+    """``mapping.min_confidence``: ``model`` takes the served model's own "unknown" threshold
+    (fitted on the validation split; None when it has none), null turns uncertain cells off,
+    a number is used as it is."""
+    if setting == "model":
+        return model_threshold or None
+    if setting is None:
+        return None
+    try:
+        value = float(setting)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"mapping.min_confidence must be model, null or a probability, got {setting!r}"
+        ) from None
+    if not 0 <= value <= 1:
+        raise ValueError(f"mapping.min_confidence must be in [0, 1], got {value}")
+    return value
+
+
 def classify_scene(
-    mapping_scene: Scene, mapping_model: ServedModel, scene_stretch: dict, mapping: dict
+    mapping_scene: Scene,
+    mapping_model: ServedModel,
+    scene_stretch: dict,
+    mapping: dict,
+    classifier: OnnxClassifier | None = None,
 ) -> tuple[GeoGrid, GeoGrid]:
     """The class map (uint8 ids, nodata 255) and the confidence map (float32, nodata NaN),
-    one pixel per window, on the scene's CRS."""
+    one pixel per window, on the scene's CRS. ``classifier``: ``mapping_model`` already
+    opened (mapping_many opens it once for all the products of a Spark task)."""
     classes = list(mapping_model.classes)
     stride, batch_size = int(mapping["stride"]), int(mapping["batch_size"])
     logger.info(
@@ -79,7 +103,10 @@ def classify_scene(
         mapping_model.precision,
         stride,
     )
-    classifier = OnnxClassifier(mapping_model.onnx_model, classes)
+    classifier = classifier or OnnxClassifier(mapping_model.onnx_model, classes)
+    min_confidence = resolve_min_confidence(
+        mapping.get("min_confidence"), classifier.unknown_threshold
+    )
     scene = mapping_scene
     if scene.mask is not None:
         scene = replace(scene, mask=replace(scene.mask, masked_values=tuple(mapping["scl_masked"])))
@@ -92,7 +119,7 @@ def classify_scene(
         batch_size,
         float(mapping["max_nodata_fraction"]),
         float(mapping["max_masked_fraction"]),
-        mapping.get("min_confidence"),
+        min_confidence,
     )
     grid = WindowGrid(mapping_scene.width, mapping_scene.height, stride)
     transform = grid.map_transform(mapping_scene.transform)
@@ -103,7 +130,7 @@ def classify_scene(
         "window": str(grid.size),
         "stretch": json.dumps(scene_stretch),
         "mask": scene.mask.file if scene.mask else "",
-        "min_confidence": str(mapping.get("min_confidence")),
+        "min_confidence": str(min_confidence),
         **{f"value_{name}": str(value) for name, value in NON_CLASS_VALUES.items()},
     }
     logger.info("%d of %d windows classified", int((ids != CLASS_NODATA).sum()), ids.size)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import platform
+from dataclasses import replace
 
 import torch
 
 from eurosat_kedro import lineage
-from eurosat_kedro.models import ModelSpec, TrainedModel, build_model
+from eurosat_kedro.models import ModelSpec, TrainedModel, build_model, load_trained_model
 from eurosat_kedro.training.config import RuntimeConfig, TrainConfig
 from eurosat_kedro.training.device import pick_device
+from eurosat_kedro.training.distill import DistillSettings, weights_sha256
 from eurosat_kedro.training.distributed import train_distributed
 from eurosat_kedro.training.host import device_name, host_tags
 from eurosat_kedro.training.loop import train
@@ -30,10 +32,44 @@ def _follow_in_mlflow(runtime: RuntimeConfig) -> list[MlflowEpochLogger]:
     return [mlflow_run]
 
 
+def _teacher_sha256(
+    teacher_model: TrainedModel | None, classes: list[str], settings: DistillSettings
+) -> str | None:
+    """The teacher's weights' sha256 (None without a teacher), once it is checked to be the
+    one ``training.distill`` names and to know the same classes in the same order."""
+    if teacher_model is None:
+        if settings.on:
+            raise ValueError(
+                f"training.distill.teacher is {settings.teacher!r} but the catalog's "
+                "teacher_model has no file: set the teacher where both read it, "
+                'globals.yml\'s distill_teacher or --params "training.distill.teacher=PATH", '
+                "not in a parameters file alone"
+            )
+        return None
+    if list(teacher_model.classes) != list(classes):
+        raise ValueError(
+            f"the teacher ({settings.teacher}) knows the classes {list(teacher_model.classes)}, "
+            f"the data {list(classes)}: distil from a model trained on this data"
+        )
+    return weights_sha256(teacher_model.state_dict)
+
+
+def _teacher_tags(teacher_model: TrainedModel, cfg: TrainConfig) -> dict[str, str]:
+    """The MLflow tags that say which teacher the student learned from."""
+    return {
+        "distill.teacher": str(cfg.distillation.teacher),
+        "distill.teacher_sha256": str(cfg.teacher_sha256),
+        "distill.teacher_model": teacher_model.spec.name,
+        "distill.teacher_best_epoch": str(teacher_model.best_epoch),
+        "distill.teacher_best_val_accuracy": str(teacher_model.best_val_accuracy),
+    }
+
+
 def train_model(
     train_arrays: dict,
     val_arrays: dict,
     classes: list[str],
+    teacher_model: TrainedModel | None,
     model_params: dict,
     training_params: dict,
     runtime_params: dict,
@@ -45,19 +81,32 @@ def train_model(
     metrics reach it as the epoch ends (``training.*``, step = epoch) and MLflow samples the
     machine's load (``system/*``, every ``runtime.system_metrics_interval`` seconds), so a
     long run can be followed in the MLflow UI while it trains.
+
+    With ``training.distill.teacher`` set, ``teacher_model`` (that file; None otherwise)
+    teaches the student, through ``DihedralTTA`` when ``training.distill.tta``, and the run
+    is tagged with it (``distill.*``: path, weights' sha256, best validation accuracy).
     """
     spec = ModelSpec.from_params(model_params, len(classes))
     cfg = TrainConfig.from_params(training_params, spec.to_dict())
+    settings = cfg.distillation
+    cfg = replace(cfg, teacher_sha256=_teacher_sha256(teacher_model, classes, settings))
+    teacher = None if teacher_model is None else load_trained_model(teacher_model, settings.tta)
     runtime = RuntimeConfig.from_params(runtime_params)
     callbacks = _follow_in_mlflow(runtime)
     mlflow_run = callbacks[0] if callbacks else None
+    if mlflow_run and teacher_model is not None:
+        mlflow_run.set_tags(_teacher_tags(teacher_model, cfg))
     with system_metrics(mlflow_run, runtime.system_metrics_interval):
         if runtime.num_processes > 1 or runtime.engine != "local":
-            result = train_distributed(spec, train_arrays, val_arrays, cfg, runtime, callbacks)
+            result = train_distributed(
+                spec, train_arrays, val_arrays, cfg, runtime, callbacks, teacher
+            )
         else:
             torch.manual_seed(cfg.seed)
             model = build_model(spec)
-            result = train(model, train_arrays, val_arrays, cfg, runtime, callbacks=callbacks)
+            result = train(
+                model, train_arrays, val_arrays, cfg, runtime, callbacks=callbacks, teacher=teacher
+            )
     logger.info(
         "Best val accuracy %.4f at epoch %d on %s",
         result.best_val_accuracy,

@@ -14,6 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "train_arrays",
                     "val_arrays",
                     "classes",
+                    "teacher_model",
                     "params:model",
                     "params:training",
                     "params:runtime",

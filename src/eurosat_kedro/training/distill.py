@@ -1,0 +1,131 @@
+"""Knowledge distillation: the student learns, beside the labels, the teacher's softened
+logits on the very batch it sees (Hinton et al. 2015, "Distilling the knowledge in a neural
+network"; the teacher sees the same augmented and mixed view, as Beyer et al. 2022, "A good
+teacher is patient and consistent"). The recipe is the ``training.distill`` block;
+docs/distillation.md has the commands."""
+
+from __future__ import annotations
+
+import hashlib
+import typing
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .device import Placement
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """The ``training.distill`` parameters. ``teacher`` null trains without a teacher."""
+
+    teacher: str | None = None  # the teacher's trained_model file (the catalog's teacher_model)
+    tta: bool = True  # the teacher is the mean logits over the 8 flips/rotations of a batch
+    temperature: float = 4.0  # both logits are divided by it before the softmax
+    alpha: float = 0.9  # weight of the distillation term; 1 - alpha weighs the labels' loss
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ValueError(
+                f"training.distill.temperature must be above 0, got {self.temperature}"
+            )
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"training.distill.alpha must be in [0, 1], got {self.alpha}")
+
+    @property
+    def on(self) -> bool:
+        return self.teacher is not None
+
+    def fingerprint(self) -> dict:
+        """What the recipe holds of these settings: all but the path (a teacher is known by
+        its weights, ``weights_sha256``, wherever its file lies)."""
+        return {key: value for key, value in asdict(self).items() if key != "teacher"}
+
+
+DISTILL_OPTIONS = typing.get_type_hints(DistillSettings)  # teacher, tta, temperature, alpha
+
+
+def distillation_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """``T^2 * KL(softmax(teacher / T) || softmax(student / T))``, the mean over the batch,
+    in fp32 whatever the autocast. ``T^2`` keeps its gradients on the scale of the labels'
+    loss whatever the temperature."""
+    student = F.log_softmax(student_logits.float() / temperature, dim=1)
+    teacher = F.log_softmax(teacher_logits.float() / temperature, dim=1)
+    divergence = F.kl_div(student, teacher, reduction="batchmean", log_target=True)
+    return divergence * temperature**2
+
+
+@dataclass
+class Teacher:
+    """The teacher network of a run (eval mode, no gradients, on the run's device and memory
+    layout) and how its logits weigh in the loss."""
+
+    network: nn.Module
+    temperature: float
+    alpha: float
+
+    @classmethod
+    def on_placement(
+        cls, network: nn.Module, settings: DistillSettings, placement: Placement
+    ) -> Teacher:
+        """``network`` frozen and moved where the student trains, in its memory layout, with
+        the recipe's temperature and alpha."""
+        network = network.to(placement.device, memory_format=placement.memory_format)
+        network.eval().requires_grad_(False)
+        return cls(network, settings.temperature, settings.alpha)
+
+    def blend(
+        self, student_logits: torch.Tensor, images: torch.Tensor, labels_loss: torch.Tensor
+    ) -> torch.Tensor:
+        """``alpha`` times the distillation loss against the teacher's logits on ``images``
+        (the batch the student saw, in the caller's autocast) plus ``1 - alpha`` times the
+        labels' loss."""
+        with torch.no_grad():
+            teacher_logits = self.network(images)
+        soft = distillation_loss(student_logits, teacher_logits, self.temperature)
+        return self.alpha * soft + (1 - self.alpha) * labels_loss
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over a state dict's names, dtypes, shapes and bytes: the teacher's identity in
+    the recipe, so a run resumes only under the teacher that started it."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def teacher_for(
+    network: nn.Module | None, cfg: TrainConfig, placement: Placement
+) -> Teacher | None:
+    """The run's ``Teacher``: ``network`` when the recipe ``cfg`` distills, None when it does
+    not; a teacher without the recipe's ``distill.teacher``, or the reverse, is an error."""
+    settings = cfg.distillation
+    if network is None and not settings.on:
+        return None
+    if network is None:
+        raise ValueError(
+            f"training.distill.teacher is {settings.teacher!r} but no teacher network was "
+            "given: load it (the catalog's teacher_model) and pass it as teacher"
+        )
+    if not settings.on:
+        raise ValueError(
+            "a teacher network was given but training.distill.teacher is null: set it to the "
+            "teacher's file, so the recipe records which teacher the student learned from"
+        )
+    if not cfg.teacher_sha256:
+        raise ValueError(
+            "training.distill names a teacher but the recipe lacks its weights' sha256, which "
+            "a resumed run is checked against: dataclasses.replace(cfg, teacher_sha256="
+            "weights_sha256(teacher's state dict))"
+        )
+    return Teacher.on_placement(network, settings, placement)
