@@ -57,6 +57,7 @@ import rasterio
 import yaml
 from PIL import Image
 from rasterio import Affine
+from rasterio.windows import Window
 from scipy import ndimage
 
 from eurosat_kedro.files import atomic_path
@@ -302,7 +303,7 @@ def classified_windows(safe: Path, ids: np.ndarray) -> np.ndarray:
         for r in np.flatnonzero(classified.any(axis=1)):
             cols = np.flatnonzero(classified[r])
             width = int(cols[-1]) * stride + size
-            values, valid = reader.read(rasterio.windows.Window(0, int(r) * stride, width, size))
+            values, valid = reader.read(Window(0, int(r) * stride, width, size))
             rgb = to_uint8(values, limits, valid)
             for c in cols:
                 out[n] = rgb[:, c * stride : c * stride + size]
