@@ -1,15 +1,17 @@
 """Serving speed side by side, in one run: raw ONNX Runtime, `mlflow models serve` of the
 project's model and a do-nothing pyfunc (MLflow's own ceiling), at 1 and 2 workers.
 
-    .venv/bin/python benchmarks/bench_serving.py [MODEL_DIR] [--workers 1 2] [--clients 4 16]
+    .venv/bin/python benchmarks/bench_serving.py [MODEL_DIR ...] [--workers 1 2] [--clients 4 16]
         [--seconds 10] [--quick] [--as-is] [--python-client] [--no-access-log]
 
-MODEL_DIR is a served folder (default data/06_models/mlflow_model, else
-data/sample/06_models/mlflow_model). Its model.onnx and config.json are packaged again with this
-checkout's serving code (``--as-is`` serves the folder with the code it was packaged with, to
-compare an older packaging). The do-nothing pyfunc has the same signature and returns a fixed
-answer of the same shape per row, so MLflow does the same parsing, schema enforcement and JSON
-writing for both: its rate is what MLflow's server carries on this machine.
+Each MODEL_DIR is a served folder (default data/06_models/mlflow_model, else
+data/sample/06_models/mlflow_model); several are measured side by side, e.g. the fp32 and the
+int8 model of one run (``deployment.serve_precision``). Their model.onnx and config.json are
+packaged again with this checkout's serving code (``--as-is`` serves the folders with the code
+they were packaged with, to compare an older packaging). The do-nothing pyfunc has the same
+signature and returns a fixed answer of the same shape per row, so MLflow does the same parsing,
+schema enforcement and JSON writing for both: its rate is what MLflow's server carries on this
+machine.
 
 Per server: p50/p99 of sequential single-image requests (one keep-alive connection),
 single-image requests/s with 4 and 16 concurrent keep-alive clients, images/s of 64-image
@@ -116,6 +118,7 @@ def do_nothing_model(classes: list[str], topk: int, out: Path) -> Path:
         "probability": probabilities[classes[0]],
         "probabilities": probabilities,
         "topk": [{"class": name, "probability": probabilities[name]} for name in classes[:topk]],
+        "unknown": False,
         "error": None,
     }
     code = out.parent / "do_nothing.py"
@@ -293,88 +296,115 @@ def ort_line(log: Path) -> str:
     return found[0] if found else "(no line logged)"
 
 
-def report(raw: dict, rows: dict, args) -> None:
+def report(raws: dict, rows: dict, args) -> None:
+    """The table (a raw ONNX Runtime line per model, a line per server) and the targets."""
     header = "".join(f"{f'req/s {c} cl':>14}" for c in args.clients)
-    print(f"\n{'':<34}{header}{'p50 ms':>9}{'p99 ms':>9}{'batch-64 img/s':>16}{'errors':>8}")
-    raw_label = f"raw ONNX Runtime ({cpu_cores()} threads)"
+    print(f"\n{'':<40}{header}{'p50 ms':>9}{'p99 ms':>9}{'batch-64 img/s':>16}{'errors':>8}")
     blank = "".join(f"{'':>14}" for _ in args.clients)
-    print(f"{raw_label:<34}{blank}{'':>18}{f'{raw[1]:.0f} (b1) / {raw[64]:.0f}':>16}")
-    for (kind, workers), row in rows.items():
+    for label, raw in raws.items():
+        raw_label = f"raw ONNX Runtime {label} ({cpu_cores()} thr.)"
+        print(f"{raw_label:<40}{blank}{'':>18}{f'{raw[1]:.0f} (b1) / {raw[64]:.0f}':>16}")
+    for (label, workers), row in rows.items():
         rates = "".join(f"{row[c]:>14.0f}" for c in args.clients)
-        label = f"{kind}, {workers} worker{'s' * (workers > 1)}"
-        batch = f"{row['batch64']:.0f}" if kind == "served" else ""
-        print(
-            f"{label:<34}{rates}{row['p50']:>9.1f}{row['p99']:>9.1f}{batch:>16}{row['errors']:>8}"
-        )
+        name = f"{label}, {workers} worker{'s' * (workers > 1)}"
+        batch = f"{row['batch64']:.0f}" if "batch64" in row else ""
+        print(f"{name:<40}{rates}{row['p50']:>9.1f}{row['p99']:>9.1f}{batch:>16}{row['errors']:>8}")
     print("\nTargets (issue 22):")
     top = max(args.clients)
-    for workers in args.workers:
-        served, ceiling = rows[("served", workers)], rows.get(("do-nothing", workers))
-        checks = [
-            (f"{served[top]:.0f} req/s at {top} clients", served[top] >= TARGET_RATE,
-             f">= {TARGET_RATE}"),
-            (f"p99 {served['p99']:.1f} ms sequential", served["p99"] <= TARGET_P99_MS,
-             f"<= {TARGET_P99_MS:.0f} ms"),
-            (f"batch-64 {served['batch64'] / raw[64]:.2f}x raw ONNX Runtime",
-             served["batch64"] >= TARGET_BATCH_SHARE * raw[64], f">= {TARGET_BATCH_SHARE}x"),
-            (f"{served['errors']} errors", served["errors"] == 0, "0"),
-        ]  # fmt: skip
-        if ceiling:
-            share = served[top] / ceiling[top]
-            checks.append(
-                (f"{share:.2f}x the do-nothing pyfunc at {top} clients",
-                 share >= TARGET_CEILING_SHARE, f">= {TARGET_CEILING_SHARE}x")
-            )  # fmt: skip
-        for what, met, target in checks:
-            print(f"  {workers} worker{'s' * (workers > 1)}: {what:<44} target {target:<9} "
-                  f"{'met' if met else 'NOT MET'}")  # fmt: skip
+    for label, raw in raws.items():
+        for workers in args.workers:
+            served, ceiling = rows[(label, workers)], rows.get(("do-nothing", workers))
+            checks = [
+                (f"{served[top]:.0f} req/s at {top} clients", served[top] >= TARGET_RATE,
+                 f">= {TARGET_RATE}"),
+                (f"p99 {served['p99']:.1f} ms sequential", served["p99"] <= TARGET_P99_MS,
+                 f"<= {TARGET_P99_MS:.0f} ms"),
+                (f"batch-64 {served['batch64'] / raw[64]:.2f}x raw ONNX Runtime",
+                 served["batch64"] >= TARGET_BATCH_SHARE * raw[64], f">= {TARGET_BATCH_SHARE}x"),
+                (f"{served['errors']} errors", served["errors"] == 0, "0"),
+            ]  # fmt: skip
+            if ceiling:
+                share = served[top] / ceiling[top]
+                checks.append(
+                    (f"{share:.2f}x the do-nothing pyfunc at {top} clients",
+                     share >= TARGET_CEILING_SHARE, f">= {TARGET_CEILING_SHARE}x")
+                )  # fmt: skip
+                bound = 1 / (1 / ceiling[top] + 1 / raw[1])
+                print(
+                    f"  {label}, {workers} worker{'s' * (workers > 1)}: with no work of its own "
+                    f"beside ONNX Runtime's, the server could reach about {bound:.0f} req/s "
+                    f"(1 / (1/do-nothing + 1/raw b1): the two costs add up on the same cores)"
+                )
+            for what, met, target in checks:
+                print(f"  {label}, {workers} worker{'s' * (workers > 1)}: {what:<44} target "
+                      f"{target:<9} {'met' if met else 'NOT MET'}")  # fmt: skip
+
+
+def served_label(model_dir: Path, as_is: bool) -> str:
+    """``served fp32`` / ``served int8`` (the folder's precision), ``as packaged`` with --as-is."""
+    config = json.loads((model_dir / "artifacts" / "config.json").read_text())
+    precision = config.get("precision", "fp32")
+    return f"served {precision}" + (" as packaged" if as_is else "")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", nargs="?", help="a served model folder")
+    parser.add_argument("models", nargs="*", help="served model folders, side by side")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--clients", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--seconds", type=float, default=10.0, help="per load measurement")
     parser.add_argument("--sequential", type=int, default=1000, help="sequential requests")
     parser.add_argument("--batch-requests", type=int, default=20, help="at least, per client")
     parser.add_argument("--quick", action="store_true", help="a few hundred requests a server")
-    parser.add_argument("--as-is", action="store_true", help="serve the folder's own code")
+    parser.add_argument("--as-is", action="store_true", help="serve the folders' own code")
     parser.add_argument("--python-client", action="store_true", help="not wrk, even if found")
     parser.add_argument("--no-access-log", action="store_true", help="UVICORN_ACCESS_LOG=false")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.sequential, args.batch_requests = 1.0, 100, 2
-    model_dir = find_model(args.model)
+    model_dirs = [find_model(given) for given in args.models] or [find_model(None)]
+    labels = [served_label(model_dir, args.as_is) for model_dir in model_dirs]
+    if len(set(labels)) < len(labels):
+        labels = [
+            f"{label} ({model_dir})" for label, model_dir in zip(labels, model_dirs, strict=True)
+        ]
     use_wrk = shutil.which("wrk") is not None and not args.python_client
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     env = {"UVICORN_ACCESS_LOG": "false"} if args.no_access_log else {}
     jpegs = sample_jpegs(64)
     bodies = {1: request_body(jpegs[:1]), 64: request_body(jpegs)}
-    config = json.loads((model_dir / "artifacts" / "config.json").read_text())
+    config = json.loads((model_dirs[0] / "artifacts" / "config.json").read_text())
     print(
-        f"model {model_dir} ({'as packaged' if args.as_is else 'packaged with this checkout'}),"
+        f"models {', '.join(str(d) for d in model_dirs)} "
+        f"({'as packaged' if args.as_is else 'packaged with this checkout'}),"
         f" one {len(jpegs[0])}-byte JPEG a request (base64), {cpu_cores()} cores, client: "
         + ("wrk -t1 (keep-alive)" if use_wrk else "asyncio keep-alive connections (Python)")
         + f", {args.seconds:g} s a load, {args.sequential} sequential requests"
         + (", access log off" if args.no_access_log else "")
     )
-    raw = raw_rates(model_dir / "artifacts" / "model.onnx", jpegs, min(args.seconds, 3))
+    raws = {
+        label: raw_rates(model_dir / "artifacts" / "model.onnx", jpegs, min(args.seconds, 3))
+        for label, model_dir in zip(labels, model_dirs, strict=True)
+    }
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        served = model_dir if args.as_is else package(model_dir, tmp / "served")
+        servers = [
+            (label, model_dir if args.as_is else package(model_dir, tmp / f"served{i}"))
+            for i, (label, model_dir) in enumerate(zip(labels, model_dirs, strict=True))
+        ]
         ceiling = do_nothing_model(config["classes"], config.get("topk", 3), tmp / "do_nothing")
         for workers in args.workers:
-            for kind, folder in (("served", served), ("do-nothing", ceiling)):
-                log = tmp / f"{kind}-{workers}.log"
+            for i, (label, folder) in enumerate([*servers, ("do-nothing", ceiling)]):
+                log = tmp / f"server{i}-{workers}.log"
                 with serving(folder, workers, log, env) as port:
-                    rows[(kind, workers)] = measure(port, bodies, args, workers, use_wrk)
-                if kind == "served":
-                    print(
-                        f"  served with {workers} worker(s): ONNX Runtime runs on {ort_line(log)}"
-                    )
-    report(raw, rows, args)
+                    row = measure(port, bodies, args, workers, use_wrk)
+                if label == "do-nothing":
+                    del row["batch64"]
+                rows[(label, workers)] = row
+                if label != "do-nothing":
+                    print(f"  {label}, {workers} worker(s): ONNX Runtime runs on {ort_line(log)}")
+    report(raws, rows, args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from eurosat_kedro.registry import (
     read_predictions,
     register_logged_model,
     split_fingerprint,
+    tagged_scores,
 )
 from eurosat_kedro.serving.contract import INPUT_COLUMNS, ServingConfig
 from eurosat_kedro.serving.package import PyfuncPackage
@@ -37,6 +38,21 @@ def _split(seed: int = 0) -> dict:
                 "Highway/Highway_1.jpg",
             ]
         ),
+    }
+
+
+def test_the_served_scores_are_read_back_from_a_versions_tags():
+    tags = {
+        "test_accuracy": "0.912500",
+        "test_accuracy_ci_low": "0.880000",
+        "test_macro_f1": "0.900000",
+        "test_predictions": "runs:/abc/registry/m/served_test_predictions.csv",  # not a score
+        "precision": "fp32",
+    }
+    assert tagged_scores(tags) == {
+        "accuracy": 0.9125,
+        "accuracy_ci_low": 0.88,
+        "macro_f1": 0.9,
     }
 
 

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from eurosat_kedro.champion_gate import (
     decide_alias,
     gate_tags,
 )
+from eurosat_kedro.metrics import HEADLINE_FIGURES
 from eurosat_kedro.serving.model_card import ModelCard
 
 logger = logging.getLogger(__name__)
@@ -148,6 +150,17 @@ def read_predictions(uri: str) -> pd.DataFrame:
         return pd.read_csv(local, dtype={"path": str})
 
 
+# the tag of a served test score: test_accuracy, test_accuracy_ci_low, ..., test_macro_f1_ci_high
+SCORE_TAG = "test_{}"
+
+
+def tagged_scores(tags: Mapping[str, str]) -> dict[str, float]:
+    """The served test scores a version's tags record (``version_tags`` wrote them), by
+    figure: ``accuracy``, ``accuracy_ci_low``, ... (those recorded)."""
+    named = {key: SCORE_TAG.format(key) for key in HEADLINE_FIGURES}
+    return {key: float(tags[tag]) for key, tag in named.items() if tag in tags}
+
+
 def version_tags(
     card: ModelCard, scores: dict, data_fingerprint: str, run_id: str, project: Path
 ) -> dict[str, str]:
@@ -161,8 +174,7 @@ def version_tags(
         "model_name": card.model_name,
         "precision": card.precision,
         "tta": str(card.tta).lower(),
-        # test_accuracy, test_accuracy_ci_low, ..., test_macro_f1_ci_high (those recorded)
-        **{f"test_{key}": f"{value:.6f}" for key, value in scores.items()},
+        **{SCORE_TAG.format(key): f"{value:.6f}" for key, value in scores.items()},
         "data_fingerprint": data_fingerprint,
         "git_commit": git_commit(project),
         "run_id": run_id,

@@ -1,9 +1,15 @@
 """Helpers of the mapping tests (tests/mapping and tests/pipelines/mapping): small GeoTIFFs,
-painted scenes, a stand-in model and the shared BigEarthNet patch."""
+painted scenes, a stand-in model, the shared BigEarthNet patch and an HTTP server of files
+with byte ranges."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +21,7 @@ from tests.conftest import PROJECT_ROOT
 
 UTM33 = "EPSG:32633"
 ORIGIN = Affine.translation(400000, 5340000) @ Affine.scale(10, -10)
+HTTP_FILES = Path(__file__).with_name("http_files.py")
 BIGEARTHNET = PROJECT_ROOT.parent / "shared" / "data" / "scenes" / "BigEarthNet-S2-Example.tar.bz2"
 
 
@@ -138,3 +145,38 @@ def write_jp2(path: Path, bands: np.ndarray, transform: Affine) -> Path:
     ) as dst:
         dst.write(bands)
     return path
+
+
+@dataclass(frozen=True)
+class ServedFolder:
+    """A folder served over HTTP by ``http_files.py``: its address and its request log."""
+
+    url: str
+    log: Path
+
+    def requests(self) -> list[tuple[str, str, int]]:
+        """(method, path, status) of each request answered so far."""
+        if not self.log.is_file():
+            return []
+        lines = (line.split(" ") for line in self.log.read_text().splitlines())
+        return [(method, path, int(status)) for method, path, status in lines]
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[ServedFolder]:
+    """``folder`` served on 127.0.0.1 with byte ranges (``http_files.py``) by a process of its
+    own, as a remote server would be: GDAL holds the GIL during some of its HTTP reads, which
+    would starve a server thread of the test's own process. Stopped when the block ends."""
+    log = folder.parent / f"{folder.name}.requests.log"
+    process = subprocess.Popen(
+        [sys.executable, str(HTTP_FILES), str(folder), str(log)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        port = process.stdout.readline().strip()
+        if not port.isdigit():
+            raise RuntimeError(f"{HTTP_FILES.name} did not start (exit code {process.poll()})")
+        yield ServedFolder(f"http://127.0.0.1:{port}", log)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        process.stdout.close()

@@ -3,11 +3,13 @@ Collection of many maps links them and spans them (valid against STAC's own sche
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pystac
+from pystac.validation import validate_dict
 from rasterio import Affine
 from rasterio.crs import CRS
 
@@ -34,6 +36,24 @@ def test_an_item_collection_member_is_named_by_its_item_id(tmp_path: Path):
     link = item.get_single_link("derived_from").href
     assert link == f"{(tmp_path / 'search.json').as_uri()}#{item_id}"
     assert item.datetime.date().isoformat() == "2024-06-01"
+
+
+def test_the_model_is_described_by_eurosat_properties_and_the_item_stays_valid():
+    model = {
+        "model_uri": "models:/eurosat-landuse@champion",
+        "precision": "fp32",
+        "model_version": "3",
+        "model_test_accuracy": 0.9812,
+        "model_test_accuracy_ci": [0.9771, 0.9846],
+    }
+    item = map_item(_grid("EPSG:32633"), "S2B_MSIL1C_20240601T101031_N0509.SAFE", model)
+    assert {k: v for k, v in item.properties.items() if k.startswith("eurosat:model")} == {
+        f"eurosat:{key}": value for key, value in model.items() if key.startswith("model")
+    }
+    assert item.properties["eurosat:precision"] == "fp32"
+    loaded = pystac.Item.from_dict(json.loads(json.dumps(item.to_dict())))
+    assert loaded.properties["eurosat:model_test_accuracy_ci"] == [0.9771, 0.9846]
+    validate_dict({**item.to_dict(), "stac_extensions": []})  # the core schema: offline
 
 
 def test_the_collection_links_every_map_and_spans_their_footprints_and_dates():

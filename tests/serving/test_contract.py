@@ -29,9 +29,18 @@ def test_spark_and_the_table_read_the_same_columns_as_the_server_answers():
 
 
 def test_config_round_trips_through_json():
-    config = ServingConfig(("A", "B"), topk=2, allowed_roots=("/data",), precision="int8")
+    scores = {"accuracy": 0.9, "accuracy_ci_low": 0.85, "accuracy_ci_high": 0.93}
+    config = ServingConfig(
+        ("A", "B"), topk=2, allowed_roots=("/data",), precision="int8", test_scores=scores
+    )
     assert ServingConfig.from_json(config.to_json()) == config
     assert config.to_json()["classes"] == ["A", "B"]
+
+
+def test_a_config_written_before_test_scores_were_kept_still_loads():
+    old = {"classes": ["A", "B"], "topk": 2, "allowed_roots": ["data"], "precision": "fp32"}
+    assert ServingConfig.from_json(old) == ServingConfig(("A", "B"), topk=2)
+    assert ServingConfig.from_json(old).test_scores == {}
 
 
 def test_the_summary_counts_and_keeps_the_first_errors():

@@ -3,6 +3,8 @@ batch_inference sends) and its per-row error mode."""
 
 from __future__ import annotations
 
+import io
+import json
 import math
 from pathlib import Path
 
@@ -59,3 +61,40 @@ def test_an_unknown_on_error_is_refused(model, trained_project: Path):
     frame = pd.DataFrame({"image_path": [str(_image(trained_project))]})
     with pytest.raises(MlflowException, match="on_error must be one of raise, row"):
         model.predict(frame, params={"on_error": "skip"})
+
+
+@pytest.mark.parametrize("on_error", ["raise", "row"])
+def test_the_scoring_server_gets_records_that_answer_exactly_what_the_frame_answers(
+    model, trained_project: Path, monkeypatch, on_error: str
+):
+    """Inside `mlflow models serve` the pyfunc returns records instead of a DataFrame (the
+    server would only take the frame apart again): the server writes the same answers, except
+    that a failed row's missing class and a good row's missing error are null, valid JSON,
+    where the frame gave NaN."""
+    from mlflow.pyfunc.scoring_server import predictions_to_json
+
+    image = _image(trained_project).read_bytes()
+    rows = [image, image] if on_error == "raise" else [image, b"", b"not an image"]
+    frame = pd.DataFrame({"image_bytes": rows})
+
+    def served_json(in_server: bool) -> str:
+        monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", str(in_server).lower())
+        answer = model.predict(frame, params={"on_error": on_error})
+        assert isinstance(answer, list if in_server else pd.DataFrame)
+        out = io.StringIO()
+        predictions_to_json(answer, out)
+        return out.getvalue()
+
+    def nulls_for_nan_text(text: str) -> list[dict]:
+        rows = json.loads(text)["predictions"]
+        for row in rows:
+            for key in ("predicted_class", "error"):
+                if isinstance(row[key], float) and math.isnan(row[key]):
+                    row[key] = None
+            row["probability"] = repr(row["probability"])  # NaN != NaN
+        return rows
+
+    served = served_json(True)
+    assert "NaN}" not in served and '"predicted_class": NaN' not in served
+    assert json.loads(served)["predictions"][0]["error"] is None
+    assert nulls_for_nan_text(served) == nulls_for_nan_text(served_json(False))

@@ -23,7 +23,13 @@ from eurosat_kedro.preprocessing import IMAGE_SIZE
 
 from .radiometry import ProductRadiometry, find_metadata, read_metadata
 from .safe import RGB_BANDS, ProductError, is_product, open_product
-from .stac_input import collection_member, is_stac_item, open_stac_item
+from .stac_input import (
+    asset_href,
+    collection_member,
+    is_stac_item,
+    open_stac_item,
+    remote_read_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +131,12 @@ def open_scene(path: str | Path | None, bands=None) -> Scene:
                 product = open_product(path, picked or RGB_BANDS)
         except (ProductError, ValueError) as error:
             raise SceneError(str(error)) from error
-        scene = _scene_from_headers([(file, 1) for file in product.band_files])
+        try:
+            scene = _scene_from_headers([(file, 1) for file in product.band_files])
+        except SceneError as error:
+            if not stac_item:
+                raise
+            raise SceneError(f"the STAC item {path}: {error}") from error
         mask = SceneMask(product.mask_file, product.mask_kind) if product.mask_file else None
         return replace(scene, product=product.radiometry, mask=mask, source=str(path))
     if picked and isinstance(picked[0], str):
@@ -191,7 +202,7 @@ def band_files(path: Path, bands: list[str]) -> list[Path]:
 
 def _header(path: str | Path) -> dict:
     try:
-        with rasterio.open(path) as src:
+        with rasterio.Env(**remote_read_options([str(path)])), rasterio.open(path) as src:
             return {
                 "count": src.count,
                 "width": src.width,
@@ -202,10 +213,12 @@ def _header(path: str | Path) -> dict:
                 "has_mask": any(MaskFlags.all_valid not in flags for flags in src.mask_flag_enums),
             }
     except RasterioIOError as error:
-        if str(path).startswith(("/vsicurl/", "/vsis3/")):
+        if href := asset_href(str(path)):
             raise SceneError(
-                f"{str(path).split('/', 2)[2]} cannot be read ({error}): the STAC item's asset "
-                "is unreachable from here; download the bands and give them instead"
+                f"the asset {href} cannot be read over the network ({error}): check that "
+                "the address is right and reachable from here (a signed URL may have "
+                "expired: fetch or sign the item again), or download the assets and give "
+                "the item with local hrefs"
             ) from error
         raise SceneError(
             f"{path} is not a raster that rasterio can open ({error}); give a "
@@ -274,10 +287,20 @@ class SceneReader:
         self._files: dict[str, rasterio.io.DatasetReader] = {}
 
     def __enter__(self) -> SceneReader:
+        mask_files = [self.scene.mask.file] if self.scene.mask is not None else []
+        remote = remote_read_options([file for file, _ in self.scene.bands] + mask_files)
+        with rasterio.Env(**remote):
+            self._open()
+        # in bytes: rasterio hands GDAL_CACHEMAX to GDALSetCacheMax64, so a plain 64 would be
+        # 64 bytes, no cache at all (rasterio/rasterio#2336)
+        self._env = rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(self._datasets()), **remote)
+        self._env.__enter__()
+        return self
+
+    def _open(self) -> None:
         for file, _ in self.scene.bands:
             if file not in self._files:
                 self._files[file] = rasterio.open(file)
-
         if self.scene.mask is not None:
             self._mask_src = rasterio.open(self.scene.mask.file)
             self._mask = WarpedVRT(  # the mask on the scene's grid, nearest: classes stay
@@ -288,11 +311,6 @@ class SceneReader:
                 height=self.scene.height,
                 resampling=Resampling.nearest,
             )
-        # in bytes: rasterio hands GDAL_CACHEMAX to GDALSetCacheMax64, so a plain 64 would be
-        # 64 bytes, no cache at all (rasterio/rasterio#2336)
-        self._env = rasterio.Env(GDAL_CACHEMAX=block_cache_bytes(self._datasets()))
-        self._env.__enter__()
-        return self
 
     def __exit__(self, *exc) -> None:
         for src in self._files.values():

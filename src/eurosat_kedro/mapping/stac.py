@@ -5,9 +5,10 @@ classification extensions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pystac
 from pystac.extensions.classification import Classification, ClassificationExtension
@@ -77,14 +78,15 @@ def _source(source: str) -> tuple[str, str]:
 def map_item(
     class_map: GeoGrid,
     source: str,
-    model: dict[str, str],
+    model: Mapping[str, Any],
     processed: datetime | None = None,
     files: Sequence[str] = (),
 ) -> pystac.Item:
     """The STAC item of a land-use map written beside it: assets by relative href, the
     acquisition date in the name of ``source`` (the mapped product or scene; ``derived_from``
-    link) or of its band ``files`` when one carries it, else ``processed``, and the model as
-    ``eurosat:*`` properties."""
+    link) or of its band ``files`` when one carries it, else ``processed``, and the model
+    (``model_uri``, ``model_version``, ``model_test_accuracy``, ...) as ``eurosat:*``
+    properties."""
     bbox, geometry = _footprint(class_map)
     processed = processed or datetime.now(timezone.utc)
     acquired = acquisition_date([source, *files])

@@ -4,6 +4,8 @@ Planetary Computer and stactools keys), their offset and the scene classificatio
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -16,6 +18,14 @@ COLOURS = {"red": "B04", "green": "B03", "blue": "B02"}
 MASK_KEYS = ("scl", "SCL", "SCL_20m")
 # "search.json#ITEM_ID": the item ITEM_ID of a STAC ItemCollection file (a STAC API search)
 ITEM_IN_COLLECTION = "#"
+REMOTE_PREFIXES = {"/vsicurl/": "", "/vsis3/": "s3://"}  # GDAL's prefix -> the href's
+# GDAL's settings for rasters read over the network: no listing of the remote folder nor
+# requests for side-car files (.aux.xml, .ovr, .msk) that an asset never has, and a bounded
+# wait for a server that does not answer (curl's own is 300 s)
+REMOTE_READ_OPTIONS = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "GDAL_HTTP_CONNECTTIMEOUT": "30",
+}
 
 
 def collection_member(path: str | Path) -> tuple[Path, str] | None:
@@ -50,6 +60,25 @@ def readable_href(href: str) -> str:
     if parsed.scheme == "s3":
         return f"/vsis3/{parsed.netloc}{parsed.path}"
     raise ProductError(f"asset href {href!r}: the scheme {parsed.scheme!r} cannot be read")
+
+
+def asset_href(path: str) -> str | None:
+    """The href a path of ``readable_href`` reads over the network; None for a local path."""
+    for prefix, scheme in REMOTE_PREFIXES.items():
+        if path.startswith(prefix):
+            return scheme + path.removeprefix(prefix)
+    return None
+
+
+def remote_read_options(
+    paths: Iterable[str], environ: Mapping[str, str] = os.environ
+) -> dict[str, str]:
+    """GDAL's settings for reading ``paths``: ``REMOTE_READ_OPTIONS`` when one of them is read
+    over the network, less those set in ``environ`` (the user's own settings win); none for
+    local files, whose side-car files GDAL must still find."""
+    if not any(asset_href(str(path)) for path in paths):
+        return {}
+    return {key: value for key, value in REMOTE_READ_OPTIONS.items() if key not in environ}
 
 
 def _common_names(asset: pystac.Asset) -> list[str]:

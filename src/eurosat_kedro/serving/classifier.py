@@ -151,32 +151,38 @@ class OnnxClassifier:
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """All rows or none: any bad row raises RequestError naming every bad row."""
-        images, errors = self.read_rows(frame)
-        if errors:
-            raise RequestError(
-                "; ".join(f"row {row}: {problem}" for row, problem in sorted(errors.items()))
-            )
-        return _frame(self._answers(images))
+        return frame_of(self.answer_all(frame))
 
     def predict_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """One output row per input row, whatever its problem: the prediction and
         ``error=None``, or ``error`` with no class (``probability`` NaN, empty ``topk`` and
         ``probabilities``), so a batch job never loses or fails on a row."""
+        return frame_of(self.answer_each(frame))
+
+    def answer_all(self, frame: pd.DataFrame) -> dict[str, list]:
+        """``predict_frame``'s answer as ``OUTPUT_COLUMNS`` lists of plain Python values."""
+        images, errors = self.read_rows(frame)
+        if errors:
+            raise RequestError(
+                "; ".join(f"row {row}: {problem}" for row, problem in sorted(errors.items()))
+            )
+        return self._answers(images)
+
+    def answer_each(self, frame: pd.DataFrame) -> dict[str, list]:
+        """``predict_rows``'s answer as ``OUTPUT_COLUMNS`` lists of plain Python values."""
         images, errors = self.read_rows(frame)
         answers = self._answers(images)
         if not errors:
-            return _frame(answers)
+            return answers
         good = iter(range(len(images)))
         picks = [None if row in errors else next(good) for row in range(len(frame))]
-        return _frame(
-            {
-                name: [
-                    _failed(name, errors[row]) if i is None else values[i]
-                    for row, i in enumerate(picks)
-                ]
-                for name, values in answers.items()
-            }
-        )
+        return {
+            name: [
+                _failed(name, errors[row]) if i is None else values[i]
+                for row, i in enumerate(picks)
+            ]
+            for name, values in answers.items()
+        }
 
 
 def _failed(column: str, error: str):
@@ -195,7 +201,7 @@ def _failed(column: str, error: str):
 TEXT_DTYPE = pd.Series(["text"]).dtype
 
 
-def _frame(columns: dict[str, list]) -> pd.DataFrame:
+def frame_of(columns: dict[str, list]) -> pd.DataFrame:
     """The answer: the ``OUTPUT_COLUMNS``, with the dtypes pandas infers for them. When every
     row has a class (the common case), the columns are given their dtypes directly, which
     halves the cost of building a small frame; otherwise pandas infers them."""
@@ -209,6 +215,16 @@ def _frame(columns: dict[str, list]) -> pd.DataFrame:
         }
         return pd.DataFrame(typed, index=pd.RangeIndex(n_rows), columns=OUTPUT_COLUMNS, copy=False)
     return pd.DataFrame(columns if n_rows else [], columns=OUTPUT_COLUMNS)
+
+
+def records(columns: dict[str, list]) -> list[dict]:
+    """The answer as one dict per row, in ``OUTPUT_COLUMNS`` order: what a DataFrame answer
+    becomes in MLflow's scoring server (``to_dict(orient="records")``), without building
+    the frame."""
+    return [
+        dict(zip(OUTPUT_COLUMNS, row, strict=True))
+        for row in zip(*(columns[name] for name in OUTPUT_COLUMNS), strict=True)
+    ]
 
 
 def _objects(values: list) -> np.ndarray:

@@ -14,7 +14,7 @@ inference write the same columns per file, with ``path`` first and without
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from .model_card import DEFAULT_PRECISION
@@ -46,12 +46,15 @@ MAX_ERRORS_IN_SUMMARY = 100
 
 @dataclass(frozen=True)
 class ServingConfig:
-    """``config.json`` beside the served ONNX model."""
+    """``config.json`` beside the served ONNX model. ``test_scores``: what the deployment
+    measured of this very model on the test split (``accuracy``, ``accuracy_ci_low``, ...:
+    ``metrics.HEADLINE_FIGURES``); empty when unknown (folders written before it was kept)."""
 
     classes: tuple[str, ...]
     topk: int = DEFAULT_TOPK
     allowed_roots: tuple[str, ...] = ("data",)
     precision: str = DEFAULT_PRECISION
+    test_scores: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {key: list(v) if isinstance(v, tuple) else v for key, v in asdict(self).items()}
@@ -63,6 +66,7 @@ class ServingConfig:
             topk=int(data.get("topk", DEFAULT_TOPK)),
             allowed_roots=tuple(data.get("allowed_roots") or ()),
             precision=data.get("precision", DEFAULT_PRECISION),
+            test_scores={key: float(v) for key, v in (data.get("test_scores") or {}).items()},
         )
 
 

@@ -125,10 +125,12 @@ def test_an_int8_pyfunc_model_serves_the_int8_predictions(trained_project: Path,
         (trained_project / "data" / "sample" / "02_intermediate" / "classes.json").read_text()
     )
     folder = tmp_path / "mlflow_model_int8"
+    scores = {"accuracy": 0.9, "accuracy_ci_low": 0.8, "accuracy_ci_high": 0.95}
     PyfuncModelDataset(str(folder)).save(
-        log_mlflow_model(int8, classes, test, 3, [str(tmp_path)])[0]
+        log_mlflow_model(int8, classes, test, scores, 3, [str(tmp_path)])[0]
     )
-    assert json.loads((folder / "artifacts" / "config.json").read_text())["precision"] == "int8"
+    config = json.loads((folder / "artifacts" / "config.json").read_text())
+    assert config["precision"] == "int8" and config["test_scores"] == scores
     expected = OnnxClassifier(int8.SerializeToString(), classes).logits(test["images"]).argmax(1)
     served = (
         PyfuncModelDataset(str(folder))

@@ -80,7 +80,10 @@ def test_the_logged_model_is_what_gets_registered(tmp_path: Path, store: str):
     version = mlflow.MlflowClient().get_model_version("tiny", report["version"])
     assert version.source == logged["model_uri"] or version.model_id == logged["model_id"]
     assert version.tags["test_accuracy"] == "0.500000"
-    assert isinstance(outputs["mlflow_model"].load(), PyfuncPackage)
+    package = outputs["mlflow_model"].load()
+    assert isinstance(package, PyfuncPackage)
+    # the served model's config records what its version's tags say it scored
+    assert package.config.test_scores == {"accuracy": 0.5, "macro_f1": 0.4}
     assert mlflow.get_run(run.info.run_id).data.tags["registry.alias"] == "champion"
 
 
@@ -96,7 +99,9 @@ def test_an_equal_model_becomes_challenger(tmp_path: Path, store: str):
 
 def test_without_an_mlflow_run_nothing_is_logged_or_registered(tmp_path: Path, store: str):
     assert mlflow.active_run() is None
-    pipeline = create_pipeline().only_nodes("log_mlflow_model", "register_model")
+    pipeline = create_pipeline().only_nodes(
+        "score_served_model", "log_mlflow_model", "register_model"
+    )
     catalog = _catalog(tmp_path)
     catalog["serving_onnx_model"] = (
         SequentialRunner()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eurosat_kedro.pipelines.deployment.nodes import register_model
+from eurosat_kedro.pipelines.deployment.nodes import register_model, score_served_model
 from eurosat_kedro.serving.contract import ServingConfig
 from eurosat_kedro.serving.model_card import ModelCard
 from eurosat_kedro.serving.package import PyfuncPackage
@@ -65,7 +65,8 @@ def deploy(mlflow_experiment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
             accuracy = {"accuracy": fp32_right.mean(), "macro_f1": fp32_right.mean()}
             int8 = {"int8_accuracy": int8_right.mean(), "int8_macro_f1": int8_right.mean()}
             predictions = _predictions(fp32_right, int8_right)
-            return register_model(logged, onnx_model, accuracy, int8, predictions, SPLIT, PARAMS)
+            scores = score_served_model(onnx_model, accuracy, int8)
+            return register_model(logged, onnx_model, scores, predictions, SPLIT, PARAMS)
 
     return run
 
@@ -118,3 +119,17 @@ def test_the_gate_promotes_only_a_significantly_better_version(deploy, tmp_path:
     assert fourth["alias"] == "challenger" and fourth["gate"] is None
     assert "the champion (version 3): its per-image test predictions" in fourth["reason"]
     assert "could not be read" in fourth["reason"] and "promote=always" in fourth["reason"]
+
+
+@pytest.mark.parametrize(
+    ("precision", "expected"),
+    [
+        ("fp32", {"accuracy": 0.9, "accuracy_ci_low": 0.8, "accuracy_ci_high": 0.95}),
+        ("int8", {"accuracy": 0.7}),  # as much as the int8 report has
+    ],
+)
+def test_the_served_scores_are_those_of_the_precision_served(precision: str, expected: dict):
+    metrics = {"accuracy": 0.9, "accuracy_ci_low": 0.8, "accuracy_ci_high": 0.95, "loss": 1.0}
+    int8_report = {"fp32_accuracy": 0.9, "int8_accuracy": 0.7, "n_images": 10}
+    served = tiny_onnx(ModelCard(CLASSES, precision=precision).to_props())
+    assert score_served_model(served, metrics, int8_report) == expected

@@ -3,8 +3,10 @@ scenes."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pystac
@@ -15,9 +17,11 @@ from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 from PIL import Image
 from pystac.extensions.classification import ClassificationExtension
+from pystac.validation import validate_dict
 from rasterio import Affine
 
 from eurosat_kedro.datasets import ServedModelDataset
+from eurosat_kedro.datasets.served_model_dataset import ModelProvenance, ServedModel
 from eurosat_kedro.mapping import (
     CLASS_MASKED,
     CLASS_NODATA,
@@ -26,7 +30,7 @@ from eurosat_kedro.mapping import (
     to_uint8,
 )
 from eurosat_kedro.mapping.radiometry import eurosat_bytes_to_dn
-from eurosat_kedro.pipelines.mapping.nodes import resolve_min_confidence
+from eurosat_kedro.pipelines.mapping.nodes import model_properties, resolve_min_confidence
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.predict import softmax
 from tests.conftest import run_session
@@ -97,6 +101,50 @@ def test_every_map_pixel_is_the_served_models_prediction_of_its_tile(trained_cop
     assert areas["windows"].sum() == 36 and areas["share"].sum() == pytest.approx(1)
     png = _outputs(trained_copy) / "landuse_map.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the deployed folder: the test accuracy its deployment measured, no registry version
+    item = pystac.Item.from_file(str(_outputs(trained_copy) / "landuse_map.stac.json"))
+    metrics = json.loads((trained_copy / "data/sample/08_reporting/metrics.json").read_text())
+    assert item.properties["eurosat:model_test_accuracy"] == metrics["accuracy"]
+    assert "eurosat:model_version" not in item.properties
+
+
+SAMPLE_CHAMPION = "models:/eurosat-landuse-sample@champion"  # registered by the sample run
+
+
+def test_a_map_made_by_a_registered_model_names_its_version_and_test_accuracy(trained_copy, mosaic):
+    profile, _, _ = _map(trained_copy, str(mosaic[0]), **{"mapping.model_uri": SAMPLE_CHAMPION})
+    store = f"sqlite:///{trained_copy / 'mlflow.db'}"
+    version = mlflow.MlflowClient(store, store).get_model_version_by_alias(
+        "eurosat-landuse-sample", "champion"
+    )
+    path = _outputs(trained_copy) / "landuse_map.stac.json"
+    item = pystac.Item.from_file(str(path))
+    tags = version.tags
+    expected = {
+        "eurosat:model_uri": SAMPLE_CHAMPION,
+        "eurosat:precision": "fp32",
+        "eurosat:registered_model": "eurosat-landuse-sample",
+        "eurosat:model_version": str(version.version),
+        "eurosat:model_run_id": version.run_id,
+        "eurosat:model_test_accuracy": float(tags["test_accuracy"]),
+        "eurosat:model_test_accuracy_ci": [
+            float(tags["test_accuracy_ci_low"]),
+            float(tags["test_accuracy_ci_high"]),
+        ],
+    }
+    assert {k: item.properties.get(k) for k in expected} == expected
+    validate_dict({**json.loads(path.read_text()), "stac_extensions": []})  # core, offline
+    assert profile["tags"]["model_version"] == str(version.version)  # the GeoTIFF's tags too
+    assert float(profile["tags"]["model_test_accuracy"]) == float(tags["test_accuracy"])
+
+
+def test_model_properties_leave_out_what_is_unknown():
+    model = ServedModel(b"", ("A",), "int8", "m.onnx", provenance=ModelProvenance(version="2"))
+    assert model_properties(model) == {
+        "model_uri": "m.onnx",
+        "precision": "int8",
+        "model_version": "2",
+    }
 
 
 @pytest.mark.parametrize("level", ["L1C", "L2A"])

@@ -194,13 +194,15 @@ def log_mlflow_model(
     serving_onnx_model: onnx.ModelProto,
     classes: list[str],
     test_arrays: dict,
+    served_test_scores: dict,
     topk: int,
     allowed_roots: list[str],
 ) -> tuple[PyfuncPackage, dict]:
     """Package the served model as an MLflow pyfunc (saved by the catalog as the folder
-    ``mlflow models serve`` takes) and log it to the active MLflow run. Returns the package
-    and what identifies the logged model (``model_uri``, ``model_id``, ``run_id``), or
-    ``logged: false`` and why when no run is active."""
+    ``mlflow models serve`` takes), its config recording its ``served_test_scores``, and log
+    it to the active MLflow run. Returns the package and what identifies the logged model
+    (``model_uri``, ``model_id``, ``run_id``), or ``logged: false`` and why when no run is
+    active."""
     import mlflow
 
     package = PyfuncPackage(
@@ -210,6 +212,7 @@ def log_mlflow_model(
             topk=topk,
             allowed_roots=tuple(allowed_roots),
             precision=ModelCard.of(serving_onnx_model).precision,
+            test_scores=dict(served_test_scores),
         ),
         input_example=pd.DataFrame({"image_b64": [_example_b64(test_arrays["images"][0])]}),
     )
@@ -232,12 +235,14 @@ def fingerprint_test_split(test_arrays: dict) -> str:
     return registry.split_fingerprint(test_arrays)
 
 
-def served_scores(card: ModelCard, metrics: dict, int8_report: dict) -> dict:
+def score_served_model(
+    serving_onnx_model: onnx.ModelProto, metrics: dict, int8_report: dict
+) -> dict:
     """Test accuracy and macro F1 of the model actually served, with their 95% intervals
-    when the report has them: evaluation's figures for fp32, the int8 comparison's for int8."""
-    report, prefix = (
-        (metrics, "") if card.precision == DEFAULT_PRECISION else (int8_report, "int8_")
-    )
+    when the report has them: evaluation's figures for fp32, the int8 comparison's for int8.
+    What the served model's config.json and its registered version record."""
+    precision = ModelCard.of(serving_onnx_model).precision
+    report, prefix = (metrics, "") if precision == DEFAULT_PRECISION else (int8_report, "int8_")
     return {key: report[prefix + key] for key in HEADLINE_FIGURES if prefix + key in report}
 
 
@@ -257,17 +262,17 @@ def served_predictions(card: ModelCard, onnx_test_predictions: pd.DataFrame) -> 
 def register_model(
     logged_model: dict,
     serving_onnx_model: onnx.ModelProto,
-    metrics: dict,
-    int8_report: dict,
+    served_test_scores: dict,
     onnx_test_predictions: pd.DataFrame,
     test_split: str,
     registry_params: dict,
 ) -> dict:
     """Register the logged model as a new version of ``deployment.registry.model_name``,
-    tagged and described for review (``deployment.registry.description`` opens the
-    registered model's description), with the ``champion`` alias when the gate finds it
-    significantly better than the champion on the same test images
-    (``champion_gate.decide_alias``), else ``challenger``. Returns the report."""
+    tagged (``served_test_scores`` as ``test_*``) and described for review
+    (``deployment.registry.description`` opens the registered model's description), with
+    the ``champion`` alias when the gate finds it significantly better than the champion on
+    the same test images (``champion_gate.decide_alias``), else ``challenger``. Returns the
+    report."""
     name = registry_params.get("model_name")
     if not name or not logged_model.get("logged"):
         why = (
@@ -278,8 +283,9 @@ def register_model(
         logger.warning("Not registering the model: %s", why)
         return {"registered": False, "reason": why}
     card = ModelCard.of(serving_onnx_model)
-    scores = served_scores(card, metrics, int8_report)
-    tags = registry.version_tags(card, scores, test_split, logged_model["run_id"], Path.cwd())
+    tags = registry.version_tags(
+        card, served_test_scores, test_split, logged_model["run_id"], Path.cwd()
+    )
     report = registry.register_logged_model(
         name,
         logged_model,

@@ -10,6 +10,7 @@ from .nodes import (
     log_mlflow_model,
     quantize_onnx_int8,
     register_model,
+    score_served_model,
     select_serving_model,
 )
 
@@ -67,11 +68,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="select_serving_model",
             ),
             Node(
+                score_served_model,
+                ["serving_onnx_model", "metrics", "int8_report"],
+                "served_test_scores",
+                name="score_served_model",
+            ),
+            Node(
                 log_mlflow_model,
                 [
                     "serving_onnx_model",
                     "classes",
                     "test_arrays",
+                    "served_test_scores",
                     "params:deployment.topk",
                     "params:deployment.allowed_roots",
                 ],
@@ -89,8 +97,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 [
                     "logged_model",
                     "serving_onnx_model",
-                    "metrics",
-                    "int8_report",
+                    "served_test_scores",
                     "onnx_test_predictions",
                     "test_split_fingerprint",
                     "params:deployment.registry",

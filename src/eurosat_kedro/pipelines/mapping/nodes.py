@@ -84,6 +84,26 @@ def resolve_min_confidence(setting, model_threshold: float) -> float | None:
     return value
 
 
+def model_properties(model: ServedModel) -> dict:
+    """The served model as a map's STAC item (``eurosat:`` properties) and GeoTIFF tags name
+    it: its URI and precision, then what is known of its registered version, run and test
+    accuracy with its 95% interval; unknown values are left out."""
+    provenance = model.provenance
+    ci = provenance.test_accuracy_ci
+    known = {
+        "registered_model": provenance.registered_model,
+        "model_version": provenance.version,
+        "model_run_id": provenance.run_id,
+        "model_test_accuracy": provenance.test_accuracy,
+        "model_test_accuracy_ci": None if ci is None else list(ci),
+    }
+    return {
+        "model_uri": str(model.model_uri),
+        "precision": model.precision,
+        **{key: value for key, value in known.items() if value is not None},
+    }
+
+
 def classify_scene(
     mapping_scene: Scene,
     mapping_model: ServedModel,
@@ -125,7 +145,7 @@ def classify_scene(
     transform = grid.map_transform(mapping_scene.transform)
     tags = {
         "scene": mapping_scene.name,
-        "model_uri": str(mapping_model.model_uri),
+        **{key: str(value) for key, value in model_properties(mapping_model).items()},
         "stride": str(stride),
         "window": str(grid.size),
         "stretch": json.dumps(scene_stretch),
@@ -195,8 +215,8 @@ def describe_landuse_map(
     landuse_map: GeoGrid, mapping_scene: Scene, mapping_model: ServedModel
 ) -> dict:
     """The STAC item of the map (``mapping.stac``): footprint, acquisition date, classes with
-    the masked / uncertain / nodata values, the source product and the model."""
-    model = {"model_uri": str(mapping_model.model_uri), "precision": mapping_model.precision}
+    the masked / uncertain / nodata values, the source product and the model (its URI,
+    version and test accuracy: ``model_properties``)."""
     files = [file for file, _ in mapping_scene.bands]  # their names carry the date, if any
     source = mapping_scene.source or mapping_scene.name
-    return map_item(landuse_map, source, model, files=files).to_dict()
+    return map_item(landuse_map, source, model_properties(mapping_model), files=files).to_dict()
