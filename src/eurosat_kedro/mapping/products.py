@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from glob import glob, has_magic
 from pathlib import Path
 
-from .stac_input import ITEM_IN_COLLECTION, is_stac_item
+from .stac_input import ITEM_IN_COLLECTION, is_stac_item, json_object
 
 HOW_TO_GIVE = (
     'give mapping.scenes: paths or globs separated by spaces ("mapping.scenes=DIR/*.SAFE"), '
@@ -47,13 +47,7 @@ class MapFolders:
 
 
 def _is_item_collection(path: Path) -> bool:
-    if not (path.is_file() and path.suffix.lower() == ".json"):
-        return False
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and data.get("type") == "FeatureCollection"
+    return (json_object(path) or {}).get("type") == "FeatureCollection"
 
 
 def _expand(entry: str) -> list[str]:

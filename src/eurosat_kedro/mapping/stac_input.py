@@ -38,15 +38,22 @@ def collection_member(path: str | Path) -> tuple[Path, str] | None:
     return Path(file).expanduser(), item_id
 
 
-def is_stac_item(path: Path) -> bool:
-    """A JSON file holding a STAC item."""
+def json_object(path: Path) -> dict | None:
+    """The JSON object a ``.json`` file holds; None for any other file, or one that cannot
+    be read as a JSON object."""
     if not (path.is_file() and path.suffix.lower() == ".json"):
-        return False
+        return None
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and data.get("type") == "Feature" and "stac_version" in data
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def is_stac_item(path: Path) -> bool:
+    """A JSON file holding a STAC item."""
+    data = json_object(path) or {}
+    return data.get("type") == "Feature" and "stac_version" in data
 
 
 def readable_href(href: str) -> str:
