@@ -1,0 +1,100 @@
+"""Trained models side by side on the same test images: accuracy and macro F1 with their 95%
+intervals, and McNemar's exact test between every pair (the statistics of
+``eurosat_kedro.stats``, as evaluation and the champion gate compute them).
+
+    .venv/bin/python scripts/compare_models.py NAME=PATH[:tta] ... [--split TEST.npz] [--json F]
+
+Each model is a ``model.pt`` saved by the training pipeline; ``:tta`` evaluates it with the
+8 flips/rotations averaged (``evaluation.tta``). Example (docs/distillation.md):
+
+    .venv/bin/python scripts/compare_models.py teacher=data/06_models/teacher.pt:tta \\
+        student=data/06_models/model.pt plain=data/06_models/teacher.pt
+
+``--split`` defaults to data/05_model_input/test.npz. The split must be one the models were
+not selected on (the test split of their run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from eurosat_kedro.datasets.torch_model_dataset import TorchModelDataset
+from eurosat_kedro.models.factory import load_trained_model
+from eurosat_kedro.models.predict import predict_logits
+from eurosat_kedro.stats import macro_f1_interval, mcnemar_exact_p, wilson_interval
+
+
+def parse_model(text: str) -> tuple[str, Path, bool]:
+    """``NAME=PATH[:tta]`` -> (name, path, tta)."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise SystemExit(f"expected NAME=PATH[:tta], got {text!r}")
+    tta = rest.endswith(":tta")
+    path = Path(rest.removesuffix(":tta"))
+    if not path.is_file():
+        raise SystemExit(f"{name}: no model file at {path} (a model.pt of the training pipeline)")
+    return name, path, tta
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+", help="NAME=PATH[:tta]")
+    parser.add_argument("--split", default="data/05_model_input/test.npz")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    split = np.load(args.split)
+    images, labels = split["images"], split["labels"]
+    correct, rows = {}, {}
+    for name, path, tta in map(parse_model, args.models):
+        trained = TorchModelDataset(filepath=str(path)).load()
+        predicted = predict_logits(load_trained_model(trained, tta), images).argmax(1)
+        hits = predicted == labels
+        low, high = wilson_interval(int(hits.sum()), len(hits))
+        f1_low, f1_high = macro_f1_interval(labels, predicted, len(trained.classes))
+        correct[name] = hits
+        rows[name] = {
+            "model": str(path),
+            "tta": tta,
+            "accuracy": float(hits.mean()),
+            "accuracy_ci": [low, high],
+            "macro_f1": float(
+                f1_score(
+                    labels,
+                    predicted,
+                    labels=range(len(trained.classes)),
+                    average="macro",
+                    zero_division=0,
+                )
+            ),
+            "macro_f1_ci": [f1_low, f1_high],
+        }
+    print(f"{len(labels)} images of {args.split}\n")
+    print(f"{'model':<12}{'tta':<6}{'accuracy (95% CI)':<28}{'macro F1 (95% CI)':<28}")
+    for name, row in rows.items():
+        acc, (low, high) = row["accuracy"], row["accuracy_ci"]
+        f1, (f1_low, f1_high) = row["macro_f1"], row["macro_f1_ci"]
+        print(
+            f"{name:<12}{'yes' if row['tta'] else 'no':<6}"
+            f"{f'{acc:.2%} ({low:.2%}-{high:.2%})':<28}"
+            f"{f'{f1:.2%} ({f1_low:.2%}-{f1_high:.2%})':<28}"
+        )
+    pairs = {}
+    print("\nMcNemar's exact test (n01: only the first right; n10: only the second)")
+    for first, second in itertools.combinations(rows, 2):
+        n01 = int((correct[first] & ~correct[second]).sum())
+        n10 = int((~correct[first] & correct[second]).sum())
+        p = mcnemar_exact_p(n01, n10)
+        pairs[f"{first} vs {second}"] = {"n01": n01, "n10": n10, "p_value": p}
+        print(f"  {first} vs {second}: n01 {n01}, n10 {n10}, p = {p:.3g}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"models": rows, "pairs": pairs}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
