@@ -41,8 +41,9 @@ VIZ = f"http://127.0.0.1:{VIZ_PORT}"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCALE = 2  # deviceScaleFactor: every CSS pixel is 2x2 pixels in the PNG
 # graph zoom to aim at (node labels are 14 px at 100 %); the overview's graph is tall, so smaller
-ZOOM = {"__default__": 0.5}  # every single pipeline: DEFAULT_ZOOM
+ZOOM = {"__default__": 0.3}  # every single pipeline: DEFAULT_ZOOM
 DEFAULT_ZOOM = 0.85
+MAX_SIDE = 5000  # CSS px of the viewport, times SCALE in the picture
 GAP = 40  # CSS px between the layer names and the graph
 PAD = 16  # CSS px kept around the graph when cropping
 UI_STATE = {  # what kedro-viz saves in localStorage["KedroViz"]
@@ -169,12 +170,16 @@ def shoot(page: Page, pipeline: str, out: Path) -> None:
     width, height = 1200, 1200
     m = render(page, pipeline, width, height)
     chart_left = m["layers"][0] - 20  # kedro-viz puts the layer names 20 px right of the chart edge
-    for _ in range(2):  # size the viewport so that the fitted graph gets the wanted zoom and
+    for _ in range(6):  # size the viewport so that the fitted graph gets the wanted zoom and
         f = ZOOM.get(pipeline, DEFAULT_ZOOM) / m["zoom"]  # sits GAP px right of the layer names
+        if abs(f - 1) < 0.05:  # a large graph needs more than one resize to get there
+            break
         graph_h = m["nodes"][3] - m["nodes"][1]
         graph_w = m["nodes"][2] - m["nodes"][0]
         height = round(height * f) if graph_h * f > 200 else height
         width = max(400, round(2 * (m["layers"][2] + GAP) + graph_w * f - chart_left))
+        # Chromium cannot capture much more than 16k device pixels a side
+        height, width = min(height, MAX_SIDE), min(width, MAX_SIDE)
         m = render(page, pipeline, width, height)
     boxes = [m["nodes"], m["layers"], m["edges"]]
     box = [
