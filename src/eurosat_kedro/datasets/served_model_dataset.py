@@ -147,7 +147,8 @@ class ServedModelDataset(AbstractDataset[Any, ServedModel]):
                     f"{mlflow.get_tracking_uri()}: {error.message} Check the registered model "
                     "name, version or alias (the MLflow UI's Models page lists them)."
                 ) from error
-            return self._from_folder(Path(folder), self._uri, version)
+            # Spark workers load the same resolved version, even if the alias moves meanwhile
+            return self._from_folder(Path(folder), source, version)
 
     def _from_onnx_file(self, path: Path) -> ServedModel:
         import onnx
