@@ -64,12 +64,19 @@ def test_quantisation_is_deterministic_and_matches_the_report(trained_project: P
         (trained_project / "data" / "sample" / "02_intermediate" / "classes.json").read_text()
     )
     test = _arrays(trained_project, "test")
-    report, metrics, drop, per_image = compare_int8(fp32, again, test, classes)
+    report, metrics, drop, per_image, scores = compare_int8(fp32, again, test, classes)
     saved = json.loads(
         (trained_project / "data" / "sample" / "08_reporting" / "int8_report.json").read_text()
     )
     assert report == saved and drop == saved["accuracy_drop_points"]
     assert metrics["int8_accuracy"]["value"] == saved["int8_accuracy"]
+    # the scores per precision: the report's figures, what the served model records
+    for precision in ("fp32", "int8"):
+        assert scores[precision] == {
+            key.removeprefix(f"{precision}_"): value
+            for key, value in saved.items()
+            if key.startswith(f"{precision}_")
+        }
     # each model's predicted label per test image, what the registry's gate pairs
     assert list(per_image.columns) == ["path", "label", "fp32", "int8"]
     assert list(per_image["path"]) == list(test["paths"])

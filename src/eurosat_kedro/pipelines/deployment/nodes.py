@@ -22,7 +22,7 @@ from eurosat_kedro.models.export import export_onnx as export_trained_model
 from eurosat_kedro.models.quantize import QuantizationError
 from eurosat_kedro.serving.classifier import OnnxClassifier
 from eurosat_kedro.serving.contract import ServingConfig
-from eurosat_kedro.serving.model_card import DEFAULT_PRECISION, ModelCard
+from eurosat_kedro.serving.model_card import ModelCard
 from eurosat_kedro.serving.package import PyfuncPackage
 from eurosat_kedro.stats import INTERVALS
 
@@ -119,19 +119,21 @@ def compare_int8(
     onnx_model_int8: onnx.ModelProto,
     test_arrays: dict,
     classes: list[str],
-) -> tuple[dict, dict, float, pd.DataFrame]:
+) -> tuple[dict, dict, float, pd.DataFrame, dict]:
     """Test-split accuracy and macro F1, with their 95% intervals, of the fp32 and int8 ONNX
     models through the serving classifier: the report, its figures as MLflow metrics, the
-    accuracy points int8 loses (what the serving choice checks), and each model's predicted
+    accuracy points int8 loses (what the serving choice checks), each model's predicted
     label per test image (``path``, ``label``, ``fp32``, ``int8``: what the champion gate
-    pairs)."""
+    pairs), and the scores per precision (``{"fp32": {...}, "int8": {...}}``: what the
+    served model records of itself, ``score_served_model``)."""
     labels = test_arrays["labels"]
     report: dict = {"n_images": int(len(labels)), "intervals": INTERVALS}
-    predictions = {}
+    predictions, scores_of = {}, {}
     for precision, model in (("fp32", onnx_model), ("int8", onnx_model_int8)):
         served = OnnxClassifier(model.SerializeToString(), classes)
         predictions[precision] = served.logits(test_arrays["images"]).argmax(1)
         scores = headline_scores(labels, predictions[precision], len(classes))
+        scores_of[precision] = scores
         report.update({f"{precision}_{name}": value for name, value in scores.items()})
     report["accuracy_drop_points"] = 100 * (report["fp32_accuracy"] - report["int8_accuracy"])
     report["prediction_agreement"] = float((predictions["fp32"] == predictions["int8"]).mean())
@@ -155,7 +157,7 @@ def compare_int8(
         )
     }
     per_image = pd.DataFrame({"path": test_arrays["paths"], "label": labels, **predictions})
-    return report, metrics, report["accuracy_drop_points"], per_image
+    return report, metrics, report["accuracy_drop_points"], per_image, scores_of
 
 
 def select_serving_model(
@@ -235,15 +237,15 @@ def fingerprint_test_split(test_arrays: dict) -> str:
     return registry.split_fingerprint(test_arrays)
 
 
-def score_served_model(
-    serving_onnx_model: onnx.ModelProto, metrics: dict, int8_report: dict
-) -> dict:
-    """Test accuracy and macro F1 of the model actually served, with their 95% intervals
-    when the report has them: evaluation's figures for fp32, the int8 comparison's for int8.
-    What the served model's config.json and its registered version record."""
+def score_served_model(serving_onnx_model: onnx.ModelProto, onnx_test_scores: dict) -> dict:
+    """Test accuracy and macro F1 of the ONNX model actually served, with their 95%
+    intervals: ``compare_int8``'s scores of its precision. What the served model's
+    config.json and its registered version record. (Read from the comparison in memory, not
+    from the reports: a packaged model computed from 08_reporting would make kedro-viz's
+    layers circular, models -> reporting -> models, and it would draw none.)"""
     precision = ModelCard.of(serving_onnx_model).precision
-    report, prefix = (metrics, "") if precision == DEFAULT_PRECISION else (int8_report, "int8_")
-    return {key: report[prefix + key] for key in HEADLINE_FIGURES if prefix + key in report}
+    scores = onnx_test_scores[precision]
+    return {key: scores[key] for key in HEADLINE_FIGURES if key in scores}
 
 
 def served_predictions(card: ModelCard, onnx_test_predictions: pd.DataFrame) -> pd.DataFrame:

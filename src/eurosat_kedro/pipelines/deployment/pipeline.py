@@ -52,7 +52,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 compare_int8,
                 ["onnx_model", "onnx_model_int8", "test_arrays", "classes"],
-                ["int8_report", "int8_metrics", "int8_accuracy_drop", "onnx_test_predictions"],
+                [
+                    "int8_report",
+                    "int8_metrics",
+                    "int8_accuracy_drop",
+                    "onnx_test_predictions",
+                    "onnx_test_scores",
+                ],
                 name="compare_int8",
             ),
             Node(
@@ -69,7 +75,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 score_served_model,
-                ["serving_onnx_model", "metrics", "int8_report"],
+                ["serving_onnx_model", "onnx_test_scores"],
                 "served_test_scores",
                 name="score_served_model",
             ),
