@@ -17,12 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_serving import find_model  # noqa: E402
+
 EXTENSIONS = ["jpg", "jpeg", "png", "tif", "tiff"]
 
 
@@ -103,19 +107,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="score the first N files only")
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args()
-    model_dir = args.model or next(
-        (
-            d
-            for d in (
-                ROOT / "data/06_models/mlflow_model",
-                ROOT / "data/sample/06_models/mlflow_model",
-            )
-            if (d / "MLmodel").is_file()
-        ),
-        None,
-    )
-    if model_dir is None:
-        raise SystemExit("No MLflow model: run `kedro run --env sample` first (about a minute)")
+    model_dir = find_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         folder, files = image_folder(tmp, args.limit)

@@ -36,6 +36,9 @@ import yaml
 from rasterio import Affine
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_serving import find_model  # noqa: E402
+
 CROP = ROOT.parent / "shared" / "data" / "sentinel2" / "L1C_T33UUU_20170216_crop" / "IMG_DATA"
 CROP_ORIGIN = "T33UUU_20170216T102101"
 
@@ -127,19 +130,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.glob, str(args.model), args.out, args.runs)
         return
-    model_dir = args.model or next(
-        (
-            d
-            for d in (
-                ROOT / "data/06_models/mlflow_model",
-                ROOT / "data/sample/06_models/mlflow_model",
-            )
-            if (d / "MLmodel").is_file()
-        ),
-        None,
-    )
-    if model_dir is None:
-        raise SystemExit("No MLflow model: run `kedro run --env sample` first")
+    model_dir = find_model(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "products"
         if not list(folder.glob("*.SAFE")):

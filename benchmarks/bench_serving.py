@@ -54,8 +54,12 @@ from eurosat_kedro.serving.images import decode
 from eurosat_kedro.serving.package import PyfuncPackage
 from eurosat_kedro.serving.providers import cpu_cores
 
-MODEL_DIRS = ("data/06_models/mlflow_model", "data/sample/06_models/mlflow_model")
-SAMPLE_ZIP = Path("data/sample/EuroSAT_RGB_sample.zip")
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_DIRS = (
+    str(ROOT / "data/06_models/mlflow_model"),
+    str(ROOT / "data/sample/06_models/mlflow_model"),
+)
+SAMPLE_ZIP = ROOT / "data/sample/EuroSAT_RGB_sample.zip"
 # the issue's targets (issue 22): single-image req/s at 16 clients, the share of the do-nothing
 # pyfunc's rate, sequential p99 in ms, the share of raw ONNX Runtime's batch-64 rate
 TARGET_RATE, TARGET_CEILING_SHARE, TARGET_P99_MS, TARGET_BATCH_SHARE = 500, 0.5, 15.0, 0.8
@@ -76,8 +80,9 @@ set_model(DoNothing())
 '''
 
 
-def find_model(given: str | None) -> Path:
-    candidates = [given] if given else MODEL_DIRS
+def find_model(given: str | Path | None) -> Path:
+    """The served model folder given, else the first of ``MODEL_DIRS`` with an MLmodel file."""
+    candidates = [str(given)] if given else MODEL_DIRS
     for candidate in candidates:
         if (Path(candidate) / "MLmodel").is_file():
             return Path(candidate)

@@ -22,12 +22,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import f1_score
 
+from eurosat_kedro.champion_gate import PairedComparison
 from eurosat_kedro.datasets.torch_model_dataset import TorchModelDataset
+from eurosat_kedro.metrics import headline_scores
 from eurosat_kedro.models.factory import load_trained_model
 from eurosat_kedro.models.predict import predict_logits
-from eurosat_kedro.stats import macro_f1_interval, mcnemar_exact_p, wilson_interval
 
 
 def parse_model(text: str) -> tuple[str, Path, bool]:
@@ -54,31 +54,15 @@ def main() -> None:
     for name, path, tta in map(parse_model, args.models):
         trained = TorchModelDataset(filepath=str(path)).load()
         predicted = predict_logits(load_trained_model(trained, tta), images).argmax(1)
-        hits = predicted == labels
-        low, high = wilson_interval(int(hits.sum()), len(hits))
-        f1_low, f1_high = macro_f1_interval(labels, predicted, len(trained.classes))
-        correct[name] = hits
-        rows[name] = {
-            "model": str(path),
-            "tta": tta,
-            "accuracy": float(hits.mean()),
-            "accuracy_ci": [low, high],
-            "macro_f1": float(
-                f1_score(
-                    labels,
-                    predicted,
-                    labels=range(len(trained.classes)),
-                    average="macro",
-                    zero_division=0,
-                )
-            ),
-            "macro_f1_ci": [f1_low, f1_high],
-        }
+        correct[name] = predicted == labels
+        rows[name] = {"model": str(path), "tta": tta} | headline_scores(
+            labels, predicted, len(trained.classes)
+        )
     print(f"{len(labels)} images of {args.split}\n")
     print(f"{'model':<12}{'tta':<6}{'accuracy (95% CI)':<28}{'macro F1 (95% CI)':<28}")
     for name, row in rows.items():
-        acc, (low, high) = row["accuracy"], row["accuracy_ci"]
-        f1, (f1_low, f1_high) = row["macro_f1"], row["macro_f1_ci"]
+        acc, low, high = row["accuracy"], row["accuracy_ci_low"], row["accuracy_ci_high"]
+        f1, f1_low, f1_high = row["macro_f1"], row["macro_f1_ci_low"], row["macro_f1_ci_high"]
         print(
             f"{name:<12}{'yes' if row['tta'] else 'no':<6}"
             f"{f'{acc:.2%} ({low:.2%}-{high:.2%})':<28}"
@@ -87,9 +71,8 @@ def main() -> None:
     pairs = {}
     print("\nMcNemar's exact test (n01: only the first right; n10: only the second)")
     for first, second in itertools.combinations(rows, 2):
-        n01 = int((correct[first] & ~correct[second]).sum())
-        n10 = int((~correct[first] & correct[second]).sum())
-        p = mcnemar_exact_p(n01, n10)
+        paired = PairedComparison.of(champion_right=correct[first], new_right=correct[second])
+        n01, n10, p = paired.n01, paired.n10, paired.p_value
         pairs[f"{first} vs {second}"] = {"n01": n01, "n10": n10, "p_value": p}
         print(f"  {first} vs {second}: n01 {n01}, n10 {n10}, p = {p:.3g}")
     if args.json:

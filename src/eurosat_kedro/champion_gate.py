@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from eurosat_kedro import stats
@@ -38,6 +39,17 @@ class PairedComparison:
     n01: int  # the champion right, the new version wrong
     n10: int  # the champion wrong, the new version right
     both_wrong: int
+
+    @classmethod
+    def of(cls, champion_right: np.ndarray, new_right: np.ndarray) -> PairedComparison:
+        """The counts of two aligned per-image hit arrays (True where that model is right)."""
+        champion_right, new_right = np.asarray(champion_right, bool), np.asarray(new_right, bool)
+        return cls(
+            both_right=int((new_right & champion_right).sum()),
+            n01=int((champion_right & ~new_right).sum()),
+            n10=int((new_right & ~champion_right).sum()),
+            both_wrong=int((~new_right & ~champion_right).sum()),
+        )
 
     @property
     def n_images(self) -> int:
@@ -105,12 +117,7 @@ def pair_predictions(new: pd.DataFrame, champion: pd.DataFrame) -> PairedCompari
         raise ValueError("the two versions' test images carry different labels")
     new_right = (paired["predicted_new"] == paired["label_new"]).to_numpy()
     champion_right = (paired["predicted_champion"] == paired["label_new"]).to_numpy()
-    return PairedComparison(
-        both_right=int((new_right & champion_right).sum()),
-        n01=int((champion_right & ~new_right).sum()),
-        n10=int((new_right & ~champion_right).sum()),
-        both_wrong=int((~new_right & ~champion_right).sum()),
-    )
+    return PairedComparison.of(champion_right, new_right)
 
 
 def gate(comparison: PairedComparison, min_improvement: float, alpha: float) -> tuple[str, str]:

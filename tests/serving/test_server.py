@@ -95,6 +95,24 @@ def test_grayscale_rgba_and_png_are_converted(server: str, mode: str, fmt: str):
     assert response.status_code == 200, response.text
 
 
+def test_a_failed_row_is_answered_with_nulls_and_its_reason(server: str, served_project: Path):
+    """``on_error: row`` through the real server: the failed row's class and probability are
+    JSON null (the pyfunc hands the server records, which it does only once MLflow's app has
+    announced itself by ``_MLFLOW_IS_IN_SERVING_ENVIRONMENT``; a DataFrame would give NaN)."""
+    good = _b64(_sample_image(served_project).read_bytes())
+    body = {
+        "dataframe_split": {"columns": ["image_b64"], "data": [[good], [_b64(b"not an image")]]},
+        "params": {"on_error": "row"},
+    }
+    response = requests.post(f"{server}/invocations", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    assert "NaN" not in response.text
+    answered, failed = response.json()["predictions"]
+    assert answered["error"] is None and answered["predicted_class"]
+    assert failed["predicted_class"] is None and failed["probability"] is None
+    assert "not an image" in failed["error"]
+
+
 def test_missing_file_is_a_4xx(server: str, served_project: Path):
     response = _post(server, "image_path", [str(served_project / "data" / "nope.jpg")])
     assert response.status_code == 400 and "row 0: " in response.json()["message"]

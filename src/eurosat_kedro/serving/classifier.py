@@ -189,7 +189,7 @@ def _failed(column: str, error: str):
     """A row without a class: its value in ``column``."""
     return {
         "predicted_class": None,
-        "probability": float("nan"),
+        "probability": None,  # NaN in a DataFrame (pandas infers it), null in served JSON
         "probabilities": {},
         "topk": [],
         "unknown": None,
@@ -214,7 +214,11 @@ def frame_of(columns: dict[str, list]) -> pd.DataFrame:
             **{name: _objects(columns[name]) for name in ("probabilities", "topk", "error")},
         }
         return pd.DataFrame(typed, index=pd.RangeIndex(n_rows), columns=OUTPUT_COLUMNS, copy=False)
-    return pd.DataFrame(columns if n_rows else [], columns=OUTPUT_COLUMNS)
+    if not n_rows:
+        return pd.DataFrame([], columns=OUTPUT_COLUMNS)
+    # a failed row's probability is None: NaN in the frame's float column
+    probability = np.array(columns["probability"], dtype=np.float64)
+    return pd.DataFrame(columns | {"probability": probability}, columns=OUTPUT_COLUMNS)
 
 
 def records(columns: dict[str, list]) -> list[dict]:
