@@ -300,3 +300,27 @@ def test_the_stac_item_spans_both_dates_and_links_both_inputs(tmp_path):
     undated = change_item(codes, {"before": ["a.tif"], "after": ["b.tif"]}, CLASSES)
     assert undated.datetime is not None and "start_datetime" not in undated.properties
     assert undated.properties["eurosat:before_model_uri"] == "models:/m/1"
+
+
+def test_the_change_item_names_each_dates_model_as_its_map_item_does():
+    before = landuse([[0, 1]])
+    after = landuse([[1, 1]], source="after.tif")
+    after.class_map.tags.update(
+        model_uri="models:/m/2",
+        precision="int8",
+        model_version="2",
+        model_test_accuracy="0.9751",
+        model_test_accuracy_ci="[0.9695, 0.9793]",
+    )
+    codes, _ = change_map(before, after, None)
+    assert codes.tags["after_model_version"] == "2" and "before_model_version" not in codes.tags
+    item = change_item(codes, {"before": ["a.tif"], "after": ["b.tif"]}, CLASSES)
+    models = {k: v for k, v in item.properties.items() if "_model" in k or "precision" in k}
+    assert models == {
+        "eurosat:before_model_uri": "models:/m/1",
+        "eurosat:after_model_uri": "models:/m/2",
+        "eurosat:after_precision": "int8",
+        "eurosat:after_model_version": "2",
+        "eurosat:after_model_test_accuracy": 0.9751,
+        "eurosat:after_model_test_accuracy_ci": [0.9695, 0.9793],
+    }

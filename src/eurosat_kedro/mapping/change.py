@@ -23,7 +23,14 @@ import pandas as pd
 from rasterio.transform import array_bounds
 from rasterio.warp import Resampling, reproject, transform_bounds
 
-from .grid import CLASS_MASKED, CLASS_NODATA, CLASS_UNCERTAIN, GeoGrid, cell_area_km2
+from .grid import (
+    CLASS_MASKED,
+    CLASS_NODATA,
+    CLASS_UNCERTAIN,
+    MODEL_TAGS,
+    GeoGrid,
+    cell_area_km2,
+)
 from .render import class_colours
 
 logger = logging.getLogger(__name__)
@@ -291,8 +298,12 @@ def change_map(
     tags = {
         "before": before.source,
         "after": after.source,
-        "before_model_uri": reference.tags.get("model_uri", ""),
-        "after_model_uri": after.class_map.tags.get("model_uri", ""),
+        **{
+            f"{side}_{key}": landuse.class_map.tags[key]
+            for side, landuse in (("before", before), ("after", after))
+            for key in MODEL_TAGS
+            if landuse.class_map.tags.get(key)
+        },
         "stride": reference.tags.get("stride", ""),
         "window": reference.tags.get("window", ""),
         "min_confidence": str(min_confidence),

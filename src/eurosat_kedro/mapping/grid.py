@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -19,6 +20,18 @@ CLASS_NODATA = 255  # not classified: outside the scene or mostly nodata
 CLASS_MASKED = 254  # masked: cloud, shadow, snow, saturated... (the product's mask)
 CLASS_UNCERTAIN = 253  # classified, but the top class is less likely than mapping.min_confidence
 NON_CLASS_VALUES = {"masked": CLASS_MASKED, "uncertain": CLASS_UNCERTAIN}
+# the tags naming the model that made a map (pipelines.mapping.nodes.model_properties writes
+# them; a change map carries each date's as before_* / after_*), with how a STAC item reads
+# the tag's text back
+MODEL_TAGS = {
+    "model_uri": str,
+    "precision": str,
+    "registered_model": str,
+    "model_version": str,
+    "model_run_id": str,
+    "model_test_accuracy": float,
+    "model_test_accuracy_ci": json.loads,  # [low, high]
+}
 
 
 @dataclass(frozen=True)

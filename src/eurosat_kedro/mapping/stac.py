@@ -18,7 +18,7 @@ from rasterio.transform import array_bounds
 from rasterio.warp import transform_bounds
 
 from .change import change_colours, code_names
-from .grid import CLASS_NODATA, NON_CLASS_VALUES, GeoGrid
+from .grid import CLASS_NODATA, MODEL_TAGS, NON_CLASS_VALUES, GeoGrid
 from .radiometry import acquisition_date
 from .render import class_colours
 from .stac_input import collection_member
@@ -165,8 +165,7 @@ def change_item(
             "title": f"Land-use change from {before} to {after}",
             "created": processed.isoformat(),
             **span,
-            "eurosat:before_model_uri": change_map.tags.get("before_model_uri"),
-            "eurosat:after_model_uri": change_map.tags.get("after_model_uri"),
+            **_model_properties(change_map.tags),
             "eurosat:min_confidence": None if threshold in (None, "None") else float(threshold),
         },
     )
@@ -195,6 +194,17 @@ def change_item(
         RasterBand.create(nodata="nan", data_type=DataType.FLOAT32)
     ]
     return item
+
+
+def _model_properties(change_tags: Mapping[str, str]) -> dict[str, Any]:
+    """Each date's model as the change item's ``eurosat:before_*`` / ``eurosat:after_*``
+    properties, typed as the maps' own items have them; unknown values are left out."""
+    return {
+        f"eurosat:{side}_{key}": read(change_tags[f"{side}_{key}"])
+        for side in ("before", "after")
+        for key, read in MODEL_TAGS.items()
+        if change_tags.get(f"{side}_{key}")
+    }
 
 
 MAPS_COLLECTION_ID = "eurosat-landuse-maps"

@@ -29,6 +29,7 @@ from eurosat_kedro.mapping import (
     choose_limits,
     to_uint8,
 )
+from eurosat_kedro.mapping.grid import MODEL_TAGS
 from eurosat_kedro.mapping.radiometry import eurosat_bytes_to_dn
 from eurosat_kedro.pipelines.mapping.nodes import model_properties, resolve_min_confidence
 from eurosat_kedro.serving.classifier import OnnxClassifier
@@ -144,6 +145,12 @@ def test_model_properties_leave_out_what_is_unknown():
         "model_uri": "m.onnx",
         "precision": "int8",
         "model_version": "2",
+    }
+    known = ModelProvenance("m", "2", "run", 0.97, (0.96, 0.98))
+    full = model_properties(ServedModel(b"", ("A",), "fp32", "models:/m/2", provenance=known))
+    assert list(full) == list(MODEL_TAGS)  # the change map carries each date's by this list
+    assert {key: read(str(full[key])) for key, read in MODEL_TAGS.items()} == full | {
+        "model_test_accuracy_ci": [0.96, 0.98]  # a JSON list in a STAC item
     }
 
 

@@ -87,7 +87,8 @@ def resolve_min_confidence(setting, model_threshold: float) -> float | None:
 def model_properties(model: ServedModel) -> dict:
     """The served model as a map's STAC item (``eurosat:`` properties) and GeoTIFF tags name
     it: its URI and precision, then what is known of its registered version, run and test
-    accuracy with its 95% interval; unknown values are left out."""
+    accuracy with its 95% interval; unknown values are left out. The keys are those of
+    ``mapping.grid.MODEL_TAGS``."""
     provenance = model.provenance
     ci = provenance.test_accuracy_ci
     known = {
