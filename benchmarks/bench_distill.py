@@ -11,9 +11,11 @@ runtime of conf/base: bf16 autocast and NHWC on CPUs with native bf16, fp32 else
 
 By default it times training steps on one batch: the student's forward, labels' loss, backward
 and AdamW step, plus for distillation the teacher's logits and the blended loss
-(``Teacher.blend``, the loop's own code). The three kinds of step take turns, step by step,
+(``Teacher.blend``, the loop's own code), and the TTA teacher once more without folding its
+BatchNorm into its convolutions (what ``Teacher.on_placement`` does since 2026-12-02). The
+kinds of step take turns, step by step,
 ``--steps`` times after ``--warmup`` turns, so a load that comes and goes on a shared machine
-falls on all three alike; each figure is the median, of the wall clock (images/s) and of the
+falls on all of them alike; each figure is the median, of the wall clock (images/s) and of the
 CPU time the process spent (``time.process_time``, all its threads: what a step costs the
 machine, which other processes change far less than the wall clock). With ``--loop`` each
 mode instead runs ``train()`` for 1 warm-up and ``--epochs`` measured epochs (its own
@@ -44,6 +46,7 @@ from eurosat_kedro.training.loop import train
 SAMPLE = Path("data/sample/EuroSAT_RGB_sample.zip")
 SPEC = ModelSpec("simple_cnn")
 MODES = {"plain": None, "distill, one-pass teacher": False, "distill, TTA teacher": True}
+UNFOLDED = "distill, TTA, BN not folded"
 QUICK = {"batch": 32, "warmup": 1, "steps": 3, "images": 128, "epochs": 1, "rounds": 1}
 
 
@@ -78,8 +81,11 @@ def step_seconds(args, runtime: RuntimeConfig) -> tuple[dict, dict]:
         )
         for mode, tta in MODES.items()
     }  # fmt: skip
-    wall: dict[str, list[float]] = {mode: [] for mode in MODES}
-    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
+    # the TTA teacher as it ran before its BatchNorm was folded (Teacher.on_placement folds it)
+    unfolded = load_trained_model(a_teacher(), True).to(memory_format=placement.memory_format)
+    teachers[UNFOLDED] = Teacher(unfolded.eval().requires_grad_(False), 4.0, 0.9)
+    wall: dict[str, list[float]] = {mode: [] for mode in teachers}
+    cpu: dict[str, list[float]] = {mode: [] for mode in teachers}
     for turn in range(args.warmup + args.steps):
         for mode, teacher in teachers.items():
             started, cpu_started = time.perf_counter(), time.process_time()

@@ -26,6 +26,7 @@ from eurosat_kedro.training.distill import (
     DistillSettings,
     Teacher,
     distillation_loss,
+    folded,
     weights_sha256,
 )
 from eurosat_kedro.training.distributed import train_distributed
@@ -144,24 +145,57 @@ def test_the_teacher_sees_the_augmented_and_mixed_batch_the_student_sees(mixing:
 @pytest.mark.parametrize("cpu_bf16", [True, False])
 def test_the_teacher_runs_frozen_in_the_students_precision_and_layout(cpu_bf16: bool):
     teacher = load_trained_model(trained_teacher(), tta=True)
-    first_conv = next(m for m in teacher.modules() if isinstance(m, nn.Conv2d))
-    seen: set[tuple[torch.dtype, bool]] = set()
-    first_conv.register_forward_hook(
-        lambda _m, inputs, out: seen.add(
-            (out.dtype, inputs[0].is_contiguous(memory_format=torch.channels_last))
-        )
-    )
     machine = runtime(cpu_bf16=cpu_bf16)
-    recipe = distilling(trained_teacher(), epochs=1)
-    train(small_model(), tiny_arrays(2), tiny_arrays(1, seed=1), recipe, machine, teacher=teacher)
     placement = Placement.for_runtime(machine)
+    seen: set[tuple] = set()
+
+    def frozen_convolutions(module, inputs, out):  # every convolution the run computes
+        if isinstance(module, nn.Conv2d) and not module.weight.requires_grad:  # the teacher's
+            layout = module.weight.is_contiguous(memory_format=placement.memory_format)
+            seen.add((out.dtype, layout, module.training))
+
+    hook = nn.modules.module.register_module_forward_hook(frozen_convolutions)
+    try:
+        recipe = distilling(trained_teacher(), epochs=1)
+        train(
+            small_model(), tiny_arrays(2), tiny_arrays(1, seed=1), recipe, machine, teacher=teacher
+        )
+    finally:
+        hook.remove()
     bf16 = cpu_bf16 and cpu_has_bf16()
-    # DihedralTTA turns the batch (rot90 keeps no layout), so only the precision is the
-    # student's on every view; the weights are channels_last like the student's
-    assert {dtype for dtype, _ in seen} == {torch.bfloat16 if bf16 else torch.float32}
-    assert first_conv.weight.is_contiguous(memory_format=placement.memory_format)
-    assert not teacher.training
-    assert all(not p.requires_grad and p.grad is None for p in teacher.parameters())
+    # the student's precision on every view, its weights' layout, in eval mode (DihedralTTA
+    # turns the batch: rot90 keeps no layout, so the inputs' layout is not the student's)
+    assert seen == {(torch.bfloat16 if bf16 else torch.float32, True, False)}
+
+
+def test_the_teacher_folds_its_batchnorm_into_its_convolutions_and_computes_the_same():
+    torch.manual_seed(0)
+    network = build_model(TEACHER_SPEC).train()
+    with torch.no_grad():
+        network(torch.randn(16, 3, 64, 64))  # running statistics that are not the identity
+    tta = load_trained_model(TrainedModel(network.state_dict(), TEACHER_SPEC, tuple(CLASSES)), True)
+    settings = DistillSettings(teacher="teacher.pt")
+    teacher = Teacher.on_placement(tta, settings, Placement(torch.device("cpu")))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in teacher.network.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in tta.modules())  # the given one untouched
+    assert not teacher.network.training
+    assert all(not p.requires_grad for p in teacher.network.parameters())
+    x = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(teacher.network(x), tta(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_teacher_torch_fx_cannot_trace_is_used_as_it_is():
+    class DataDependent(nn.Module):  # control flow on a tensor's value: fx cannot trace it
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(3, 10)
+
+        def forward(self, x):
+            return self.linear(x.mean((2, 3))) if x.sum() > 0 else -self.linear(x.mean((2, 3)))
+
+    network = DataDependent()
+    assert folded(network) is network
 
 
 # ---------------------------------------------------------------- the recipe

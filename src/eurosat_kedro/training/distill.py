@@ -7,17 +7,21 @@ docs/distillation.md has the commands."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import typing
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.fx.experimental.optimization import fuse
 from torch.nn import functional as F
 
 if TYPE_CHECKING:
     from .config import TrainConfig
     from .device import Placement
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,10 @@ class Teacher:
     def on_placement(
         cls, network: nn.Module, settings: DistillSettings, placement: Placement
     ) -> Teacher:
-        """``network`` frozen and moved where the student trains, in its memory layout, with
-        the recipe's temperature and alpha."""
+        """``network`` frozen, its BatchNorm layers folded into the convolutions before them
+        (``folded``), and moved where the student trains, in its memory layout, with the
+        recipe's temperature and alpha."""
+        network = folded(network.eval())
         network = network.to(placement.device, memory_format=placement.memory_format)
         network.eval().requires_grad_(False)
         return cls(network, settings.temperature, settings.alpha)
@@ -91,6 +97,20 @@ class Teacher:
             teacher_logits = self.network(images)
         soft = distillation_loss(student_logits, teacher_logits, self.temperature)
         return self.alpha * soft + (1 - self.alpha) * labels_loss
+
+
+def folded(network: nn.Module) -> nn.Module:
+    """A copy of ``network`` (in eval mode) with each BatchNorm that follows a convolution
+    folded into that convolution's weights and bias (``torch.fx``'s ``fuse``): the same
+    function in fp32 (up to rounding), one pass over the activations less per layer. The
+    teacher's forward passes, eight per image with TTA, are most of a distilling step: this
+    takes about a fifth off them on this project's CPU (docs/distillation.md). A network
+    torch.fx cannot trace is returned as it is."""
+    try:
+        return fuse(network)
+    except Exception as error:  # noqa: BLE001 - fx tracing fails in many ways; folding is optional
+        logger.info("The teacher's BatchNorm layers stay apart (torch.fx: %s)", error)
+        return network
 
 
 def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
