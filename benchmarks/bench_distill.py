@@ -4,6 +4,8 @@ teacher and from the TTA teacher (the 8 flips/rotations), side by side in one ru
     .venv/bin/python benchmarks/bench_distill.py            # the figures for docs/distillation.md
     .venv/bin/python benchmarks/bench_distill.py --quick    # a check that it runs (< 1 min idle)
     .venv/bin/python benchmarks/bench_distill.py --loop     # whole epochs of train() instead
+    .venv/bin/python benchmarks/bench_distill.py --fold-check data/06_models/teacher.pt
+        # a trained teacher with TTA, folded and not, on the test split: what folding changes
 
 The images are the committed sample's (data/sample/EuroSAT_RGB_sample.zip). Student and
 teacher are simple_cnn (the teacher's weights random: the cost does not depend on them), in the
@@ -124,6 +126,34 @@ def loop_rates(args, runtime: RuntimeConfig) -> dict[str, list[float]]:
     return rates
 
 
+def fold_check(model_path: str, split_path: str, runtime: RuntimeConfig) -> None:
+    """Accuracy, agreement and the KL divergence at T = 4 between a trained TTA teacher as
+    ``Teacher.on_placement`` runs it (BatchNorm folded) and as ``load_trained_model`` gives
+    it, on ``split_path``, in the runtime's precision."""
+    from eurosat_kedro.datasets import TorchModelDataset
+
+    placement = Placement.for_runtime(runtime)
+    trained = TorchModelDataset(filepath=model_path).load()
+    images, labels = placement.tensors(np.load(split_path))
+    unfolded = load_trained_model(trained, True).to(memory_format=placement.memory_format)
+    settings = DistillSettings(model_path, tta=True)
+    folded = Teacher.on_placement(load_trained_model(trained, True), settings, placement).network
+    logits = {}
+    with torch.no_grad(), placement.autocast():
+        for name, network in (("not folded", unfolded.eval()), ("folded", folded)):
+            batches = torch.split(images.contiguous(memory_format=placement.memory_format), 128)
+            logits[name] = torch.cat([network(batch).float() for batch in batches])
+    for name, values in logits.items():
+        accuracy = (values.argmax(1) == labels).float().mean().item()
+        print(f"  {name:<11} accuracy {accuracy:.4%} on {len(labels)} images of {split_path}")
+    a, b = logits.values()
+    same = (a.argmax(1) == b.argmax(1)).float().mean().item()
+    log_a, log_b = torch.log_softmax(a / 4, 1), torch.log_softmax(b / 4, 1)
+    kl = (log_a.exp() * (log_a - log_b)).sum(1).mean().item()
+    print(f"  the same class for {same:.2%} of the images; mean KL at T=4 {kl:.1e}; "
+          f"max |logit difference| {(a - b).abs().max().item():.3f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=128)
@@ -135,6 +165,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="--loop: measured epochs")
     parser.add_argument("--rounds", type=int, default=2, help="--loop: turns of each mode")
     parser.add_argument("--quick", action="store_true", help=f"a fast check: {QUICK}")
+    parser.add_argument("--fold-check", metavar="MODEL", help="a trained teacher's model.pt")
+    parser.add_argument("--split", default="data/05_model_input/test.npz", help="--fold-check")
     args = parser.parse_args()
     if args.quick:
         vars(args).update(QUICK)
@@ -143,6 +175,9 @@ def main() -> None:
     threads, precision = torch.get_num_threads(), "bf16+NHWC" if cpu_has_bf16() else "fp32"
     host = host_tags("cpu", threads)
     print(f"CPU: {host['host.cpu']}, torch {host['host.torch']}, {threads} threads, {precision}")
+    if args.fold_check:
+        fold_check(args.fold_check, args.split, runtime)
+        return
     if args.loop:
         print(f"train(), {args.images} images/epoch, batch {args.batch}, {args.rounds} rounds "
               f"of 1 warm-up + {args.epochs} measured epochs (median)")  # fmt: skip
