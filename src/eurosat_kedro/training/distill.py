@@ -104,11 +104,11 @@ def folded(network: nn.Module) -> nn.Module:
     folded into that convolution's weights and bias (``torch.fx``'s ``fuse``): the same
     function in fp32 (up to rounding), one pass over the activations less per layer. The
     teacher's forward passes, eight per image with TTA, are most of a distilling step: this
-    takes about a fifth off them on this project's CPU (docs/distillation.md). A network
+    takes about a sixth off them on this project's CPU (docs/distillation.md). A network
     torch.fx cannot trace is returned as it is."""
     try:
         return fuse(network)
-    except Exception as error:  # noqa: BLE001 - fx tracing fails in many ways; folding is optional
+    except Exception as error:  # fx tracing fails in many ways, and folding is optional
         logger.info("The teacher's BatchNorm layers stay apart (torch.fx: %s)", error)
         return network
 
