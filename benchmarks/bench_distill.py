@@ -3,6 +3,7 @@ teacher and from the TTA teacher (the 8 flips/rotations), side by side in one ru
 
     .venv/bin/python benchmarks/bench_distill.py            # the figures for docs/distillation.md
     .venv/bin/python benchmarks/bench_distill.py --quick    # a check that it runs (< 1 min idle)
+    .venv/bin/python benchmarks/bench_distill.py --compile  # and the compiled TTA teacher
     .venv/bin/python benchmarks/bench_distill.py --loop     # whole epochs of train() instead
     .venv/bin/python benchmarks/bench_distill.py --fold-check data/06_models/teacher.pt
         # a trained teacher with TTA, folded and not, on the test split: what folding changes
@@ -14,7 +15,8 @@ runtime of conf/base: bf16 autocast and NHWC on CPUs with native bf16, fp32 else
 By default it times training steps on one batch: the student's forward, labels' loss, backward
 and AdamW step, plus for distillation the teacher's logits and the blended loss
 (``Teacher.blend``, the loop's own code), and the TTA teacher once more without folding its
-BatchNorm into its convolutions (what ``Teacher.on_placement`` does since 2026-12-02). The
+BatchNorm into its convolutions (what ``Teacher.on_placement`` does since 2026-12-02), and
+with ``--compile`` the TTA teacher through ``torch.compile`` (``runtime.compile_teacher``). The
 kinds of step take turns, step by step,
 ``--steps`` times after ``--warmup`` turns, so a load that comes and goes on a shared machine
 falls on all of them alike; each figure is the median, of the wall clock (images/s) and of the
@@ -49,6 +51,7 @@ SAMPLE = Path("data/sample/EuroSAT_RGB_sample.zip")
 SPEC = ModelSpec("simple_cnn")
 MODES = {"plain": None, "distill, one-pass teacher": False, "distill, TTA teacher": True}
 UNFOLDED = "distill, TTA, BN not folded"
+COMPILED = "distill, TTA, compiled"
 QUICK = {"batch": 32, "warmup": 1, "steps": 3, "images": 128, "epochs": 1, "rounds": 1}
 
 
@@ -86,6 +89,16 @@ def step_seconds(args, runtime: RuntimeConfig) -> tuple[dict, dict]:
     # the TTA teacher as it ran before its BatchNorm was folded (Teacher.on_placement folds it)
     unfolded = load_trained_model(a_teacher(), True).to(memory_format=placement.memory_format)
     teachers[UNFOLDED] = Teacher(unfolded.eval().requires_grad_(False), 4.0, 0.9)
+    if args.compile:  # runtime.compile_teacher: compiled here, before the measured turns
+        settings = DistillSettings("teacher.pt", True)
+        compiled = Teacher.on_placement(
+            load_trained_model(a_teacher(), True), settings, placement, compiled=True
+        )
+        started = time.perf_counter()
+        with torch.no_grad(), placement.autocast():
+            compiled.network(x)
+        print(f"  torch.compile of the TTA teacher: {time.perf_counter() - started:.0f} s")
+        teachers[COMPILED] = compiled
     wall: dict[str, list[float]] = {mode: [] for mode in teachers}
     cpu: dict[str, list[float]] = {mode: [] for mode in teachers}
     for turn in range(args.warmup + args.steps):
@@ -165,6 +178,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="--loop: measured epochs")
     parser.add_argument("--rounds", type=int, default=2, help="--loop: turns of each mode")
     parser.add_argument("--quick", action="store_true", help=f"a fast check: {QUICK}")
+    parser.add_argument(
+        "--compile", action="store_true", help="also the TTA teacher through torch.compile"
+    )
     parser.add_argument("--fold-check", metavar="MODEL", help="a trained teacher's model.pt")
     parser.add_argument("--split", default="data/05_model_input/test.npz", help="--fold-check")
     args = parser.parse_args()

@@ -142,6 +142,20 @@ def test_the_teacher_sees_the_augmented_and_mixed_batch_the_student_sees(mixing:
         assert distillation_loss(twin(x), twin(x.flip(-1)), 4.0).item() > 1e-3
 
 
+def test_a_compiled_teacher_teaches_what_the_eager_one_does(monkeypatch):
+    """``runtime.compile_teacher``: the teacher through torch.compile is the same function."""
+    compiled, compile_ = [], torch.compile
+    monkeypatch.setattr(torch, "compile", lambda m, **kw: compiled.append(m) or compile_(m, **kw))
+    data = tiny_arrays(2)
+    student = linear_student()
+    twin = copy.deepcopy(student)
+    recipe = distilling(trained_teacher(), epochs=1, batch_size=20)
+    recipe = TrainConfig(**{**vars(recipe), "distill": {**recipe.distill, "alpha": 1.0}})
+    result = train(student, data, data, recipe, runtime(compile_teacher=True), teacher=twin)
+    assert len(compiled) == 1  # the teacher, and only it
+    assert result.history[0]["train_loss"] == pytest.approx(0.0, abs=1e-5)
+
+
 @pytest.mark.parametrize("cpu_bf16", [True, False])
 def test_the_teacher_runs_frozen_in_the_students_precision_and_layout(cpu_bf16: bool):
     teacher = load_trained_model(trained_teacher(), tta=True)

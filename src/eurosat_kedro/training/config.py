@@ -154,6 +154,7 @@ class RuntimeConfig:
     resume: bool = False  # continue from checkpoint_path
     checkpoint_path: str | None = None  # written every epoch (rank 0); None: no checkpoints
     system_metrics_interval: float = 10.0  # seconds between MLflow system/* samples; 0: off
+    compile_teacher: bool = False  # distillation: torch.compile the teacher (one-off compile)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RuntimeConfig:

@@ -77,14 +77,21 @@ class Teacher:
 
     @classmethod
     def on_placement(
-        cls, network: nn.Module, settings: DistillSettings, placement: Placement
+        cls,
+        network: nn.Module,
+        settings: DistillSettings,
+        placement: Placement,
+        compiled: bool = False,
     ) -> Teacher:
         """``network`` frozen, its BatchNorm layers folded into the convolutions before them
         (``folded``), and moved where the student trains, in its memory layout, with the
-        recipe's temperature and alpha."""
+        recipe's temperature and alpha. ``compiled`` (``runtime.compile_teacher``): through
+        ``torch.compile`` as well, compiled at the first batch."""
         network = folded(network.eval())
         network = network.to(placement.device, memory_format=placement.memory_format)
         network.eval().requires_grad_(False)
+        if compiled:
+            network = torch.compile(network, dynamic=False)
         return cls(network, settings.temperature, settings.alpha)
 
     def blend(
@@ -125,10 +132,11 @@ def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def teacher_for(
-    network: nn.Module | None, cfg: TrainConfig, placement: Placement
+    network: nn.Module | None, cfg: TrainConfig, placement: Placement, compiled: bool = False
 ) -> Teacher | None:
-    """The run's ``Teacher``: ``network`` when the recipe ``cfg`` distills, None when it does
-    not; a teacher without the recipe's ``distill.teacher``, or the reverse, is an error."""
+    """The run's ``Teacher``: ``network`` when the recipe ``cfg`` distills (through
+    ``torch.compile`` when ``compiled``), None when it does not; a teacher without the
+    recipe's ``distill.teacher``, or the reverse, is an error."""
     settings = cfg.distillation
     if network is None and not settings.on:
         return None
@@ -148,4 +156,4 @@ def teacher_for(
             "a resumed run is checked against: dataclasses.replace(cfg, teacher_sha256="
             "weights_sha256(teacher's state dict))"
         )
-    return Teacher.on_placement(network, settings, placement)
+    return Teacher.on_placement(network, settings, placement, compiled)

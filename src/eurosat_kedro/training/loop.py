@@ -219,7 +219,7 @@ def train(
     steps_per_epoch = len(x_train) // min(cfg.batch_size, len(x_train))
     state = _resumable_state(bare, cfg, placement, steps_per_epoch)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    distiller = teacher_for(teacher, cfg, placement)
+    distiller = teacher_for(teacher, cfg, placement, runtime.compile_teacher)
     trainer = _Trainer(model, criterion, state, placement, cfg, rank, world_size, distiller)
     progress = resume_or_start(runtime, bare, state, cfg, placement.device)
     epoch_ends = _callbacks(trainer, runtime, callbacks)
