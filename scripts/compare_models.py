@@ -48,10 +48,16 @@ def main() -> None:
     parser.add_argument("--split", default="data/05_model_input/test.npz")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
+    models = [parse_model(text) for text in args.models]  # every file checked before any work
+    if not Path(args.split).is_file():
+        raise SystemExit(
+            f"no split at {args.split}: run `kedro run --pipelines data_processing` first, or "
+            "pass --split with the test split (.npz) the models were trained beside"
+        )
     split = np.load(args.split)
     images, labels = split["images"], split["labels"]
     correct, rows = {}, {}
-    for name, path, tta in map(parse_model, args.models):
+    for name, path, tta in models:
         trained = TorchModelDataset(filepath=str(path)).load()
         predicted = predict_logits(load_trained_model(trained, tta), images).argmax(1)
         correct[name] = predicted == labels

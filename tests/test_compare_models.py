@@ -35,10 +35,15 @@ def test_compare_models_reports_the_evaluations_figures(trained_project: Path, t
     assert tta_pair["n10"] - tta_pair["n01"] == round(tta_gain * n_images)
 
 
-def test_a_missing_model_file_is_named(tmp_path: Path):
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), f"gone={tmp_path / 'model.pt'}"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert result.returncode != 0
-    assert f"gone: no model file at {tmp_path / 'model.pt'}" in result.stderr
+def test_a_missing_model_file_or_split_is_named(trained_project: Path, tmp_path: Path):
+    model = trained_project / "data" / "sample" / "06_models" / "model.pt"
+    gone, no_split = tmp_path / "model.pt", tmp_path / "test.npz"
+    for arguments, message in [
+        ([f"gone={gone}", "--split", str(no_split)], f"gone: no model file at {gone}"),
+        ([f"plain={model}", "--split", str(no_split)], f"no split at {no_split}: run `kedro"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, str(SCRIPT), *arguments], capture_output=True, text=True
+        )
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
