@@ -43,7 +43,12 @@ from PIL import Image
 from eurosat_kedro.models import ModelSpec, TrainedModel, build_model, load_trained_model
 from eurosat_kedro.training.config import RuntimeConfig, TrainConfig
 from eurosat_kedro.training.device import Placement, cpu_has_bf16
-from eurosat_kedro.training.distill import DistillSettings, Teacher, weights_sha256
+from eurosat_kedro.training.distill import (
+    DistillSettings,
+    Teacher,
+    distillation_loss,
+    weights_sha256,
+)
 from eurosat_kedro.training.host import host_tags
 from eurosat_kedro.training.loop import train
 
@@ -88,7 +93,10 @@ def step_seconds(args, runtime: RuntimeConfig) -> tuple[dict, dict]:
     }  # fmt: skip
     # the TTA teacher as it ran before its BatchNorm was folded (Teacher.on_placement folds it)
     unfolded = load_trained_model(a_teacher(), True).to(memory_format=placement.memory_format)
-    teachers[UNFOLDED] = Teacher(unfolded.eval().requires_grad_(False), 4.0, 0.9)
+    defaults = DistillSettings()
+    teachers[UNFOLDED] = Teacher(
+        unfolded.eval().requires_grad_(False), defaults.temperature, defaults.alpha
+    )
     if args.compile:  # runtime.compile_teacher: compiled here, before the measured turns
         settings = DistillSettings("teacher.pt", True)
         compiled = Teacher.on_placement(
@@ -161,8 +169,7 @@ def fold_check(model_path: str, split_path: str, runtime: RuntimeConfig) -> None
         print(f"  {name:<11} accuracy {accuracy:.4%} on {len(labels)} images of {split_path}")
     a, b = logits.values()
     same = (a.argmax(1) == b.argmax(1)).float().mean().item()
-    log_a, log_b = torch.log_softmax(a / 4, 1), torch.log_softmax(b / 4, 1)
-    kl = (log_a.exp() * (log_a - log_b)).sum(1).mean().item()
+    kl = distillation_loss(b, a, temperature=4.0).item() / 4.0**2  # KL(not folded || folded)
     print(f"  the same class for {same:.2%} of the images; mean KL at T=4 {kl:.1e}; "
           f"max |logit difference| {(a - b).abs().max().item():.3f}")  # fmt: skip
 
