@@ -5,6 +5,7 @@ teacher and from the TTA teacher (the 8 flips/rotations), side by side in one ru
     .venv/bin/python benchmarks/bench_distill.py --quick    # a check that it runs (< 1 min idle)
     .venv/bin/python benchmarks/bench_distill.py --compile  # and the compiled TTA teacher
     .venv/bin/python benchmarks/bench_distill.py --loop     # whole epochs of train() instead
+    .venv/bin/python benchmarks/bench_distill.py --loop --mixing 0.5  # half mixed, as conf/best
     .venv/bin/python benchmarks/bench_distill.py --fold-check data/06_models/teacher.pt
         # a trained teacher with TTA, folded and not, on the test split: what folding changes
 
@@ -15,7 +16,8 @@ runtime of conf/base: bf16 autocast and NHWC on CPUs with native bf16, fp32 else
 By default it times training steps on one batch: the student's forward, labels' loss, backward
 and AdamW step, plus for distillation the teacher's logits and the blended loss
 (``Teacher.blend``, the loop's own code), and the TTA teacher once more without folding its
-BatchNorm into its convolutions (what ``Teacher.on_placement`` does since 2026-12-02), and
+BatchNorm into its convolutions (what ``Teacher.on_placement`` does since 2026-12-02), the
+TTA teacher looked up (``Teacher.remember``: an unmixed, flipped or turned batch), and
 with ``--compile`` the TTA teacher through ``torch.compile`` (``runtime.compile_teacher``). The
 kinds of step take turns, step by step,
 ``--steps`` times after ``--warmup`` turns, so a load that comes and goes on a shared machine
@@ -23,8 +25,11 @@ falls on all of them alike; each figure is the median, of the wall clock (images
 CPU time the process spent (``time.process_time``, all its threads: what a step costs the
 machine, which other processes change far less than the wall clock). With ``--loop`` each
 mode instead runs ``train()`` for 1 warm-up and ``--epochs`` measured epochs (its own
-``images_per_second``, with augmentation), the modes taking turns ``--rounds`` times: closer
-to a run, but on a busy machine the load changes between one epoch and the next.
+``images_per_second``, with augmentation; ``--mixing P`` mixes that share of the batches as
+conf/best does, mixup 0.2 or CutMix 1.0), the TTA teacher both remembered
+(``runtime.remember_teacher``, the default) and run every batch, the modes taking turns
+``--rounds`` times: closer to a run, but on a busy machine the load changes between one epoch
+and the next.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import io
 import statistics
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +62,9 @@ SAMPLE = Path("data/sample/EuroSAT_RGB_sample.zip")
 SPEC = ModelSpec("simple_cnn")
 MODES = {"plain": None, "distill, one-pass teacher": False, "distill, TTA teacher": True}
 UNFOLDED = "distill, TTA, BN not folded"
+LOOKED_UP = "distill, TTA, looked up"
 COMPILED = "distill, TTA, compiled"
+REMEMBERED = "distill, TTA, remembered"  # --loop: runtime.remember_teacher; the others run it
 QUICK = {"batch": 32, "warmup": 1, "steps": 3, "images": 128, "epochs": 1, "rounds": 1}
 
 
@@ -97,6 +105,12 @@ def step_seconds(args, runtime: RuntimeConfig) -> tuple[dict, dict]:
     teachers[UNFOLDED] = Teacher(
         unfolded.eval().requires_grad_(False), defaults.temperature, defaults.alpha
     )
+    looked_up = Teacher.on_placement(
+        load_trained_model(a_teacher(), True), DistillSettings("teacher.pt", True), placement
+    )
+    looked_up.remember(x, placement, args.batch)  # the batch's own images, unmixed
+    teachers[LOOKED_UP] = looked_up
+    indices = torch.arange(args.batch)
     if args.compile:  # runtime.compile_teacher: compiled here, before the measured turns
         settings = DistillSettings("teacher.pt", True)
         compiled = Teacher.on_placement(
@@ -117,7 +131,7 @@ def step_seconds(args, runtime: RuntimeConfig) -> tuple[dict, dict]:
                 logits = student(x)
                 loss = criterion(logits, y)
                 if teacher is not None:
-                    loss = teacher.blend(logits, x, loss)
+                    loss = teacher.blend(logits, x, loss, indices)  # used if remembered
             loss.backward()
             optimizer.step()
             if turn >= args.warmup:
@@ -130,10 +144,13 @@ def loop_rates(args, runtime: RuntimeConfig) -> dict[str, list[float]]:
     """Each mode's measured epochs' images/s from ``train()``, the modes taking turns."""
     data, val = sample_images(args.images), sample_images(32)
     teacher = a_teacher()
-    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    modes = {**MODES, REMEMBERED: True}
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    mixing = {"mixup_alpha": 0.2, "cutmix_alpha": 1.0, "probability": args.mixing}
     for _ in range(args.rounds):
-        for mode, tta in MODES.items():
+        for mode, tta in modes.items():
             recipe: dict = {"epochs": 1 + args.epochs, "batch_size": args.batch}
+            recipe["mixing"] = mixing if args.mixing else {}
             network = None
             if tta is not None:
                 recipe["distill"] = {"teacher": "teacher.pt", "tta": tta}
@@ -141,7 +158,8 @@ def loop_rates(args, runtime: RuntimeConfig) -> dict[str, list[float]]:
                 network = load_trained_model(teacher, tta)
             torch.manual_seed(0)
             cfg = TrainConfig(**recipe)
-            result = train(build_model(SPEC), data, val, cfg, runtime, teacher=network)
+            machine = replace(runtime, remember_teacher=mode == REMEMBERED)
+            result = train(build_model(SPEC), data, val, cfg, machine, teacher=network)
             rates[mode] += [row["images_per_second"] for row in result.history[1:]]
             print(f"  {mode}: {rates[mode][-args.epochs :]} img/s", flush=True)
     return rates
@@ -184,6 +202,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1536, help="--loop: images per epoch")
     parser.add_argument("--epochs", type=int, default=2, help="--loop: measured epochs")
     parser.add_argument("--rounds", type=int, default=2, help="--loop: turns of each mode")
+    parser.add_argument("--mixing", type=float, default=0.0, help="--loop: share mixed")
     parser.add_argument("--quick", action="store_true", help=f"a fast check: {QUICK}")
     parser.add_argument(
         "--compile", action="store_true", help="also the TTA teacher through torch.compile"
@@ -203,7 +222,8 @@ def main() -> None:
         return
     if args.loop:
         print(f"train(), {args.images} images/epoch, batch {args.batch}, {args.rounds} rounds "
-              f"of 1 warm-up + {args.epochs} measured epochs (median)")  # fmt: skip
+              f"of 1 warm-up + {args.epochs} measured epochs (median), "
+              f"{args.mixing:.0%} of the batches mixed")  # fmt: skip
         rates = {mode: statistics.median(r) for mode, r in loop_rates(args, runtime).items()}
     else:
         print(f"training steps of batch {args.batch}, taking turns: {args.warmup} warm-up + "

@@ -20,6 +20,7 @@ from torch import nn
 from eurosat_kedro.datasets import ArrayBundleDataset, TorchModelDataset
 from eurosat_kedro.models import ModelSpec, TrainedModel, build_model, load_trained_model
 from eurosat_kedro.models.export import export_onnx
+from eurosat_kedro.training.augment import dihedral
 from eurosat_kedro.training.config import TrainConfig
 from eurosat_kedro.training.device import Placement, cpu_has_bf16
 from eurosat_kedro.training.distill import (
@@ -180,6 +181,89 @@ def test_the_teacher_runs_frozen_in_the_students_precision_and_layout(cpu_bf16: 
     # the student's precision on every view, its weights' layout, in eval mode (DihedralTTA
     # turns the batch: rot90 keeps no layout, so the inputs' layout is not the student's)
     assert seen == {(torch.bfloat16 if bf16 else torch.float32, True, False)}
+
+
+class TeacherPasses:
+    """Counts the teacher's convolution calls (its weights are frozen, the student's are
+    not), and the count at each epoch's end."""
+
+    def __init__(self):
+        self.calls, self.at_epoch_end = 0, []
+
+    def __call__(self, module, inputs, out) -> None:
+        if isinstance(module, nn.Conv2d) and not module.weight.requires_grad:
+            self.calls += 1
+
+    def on_epoch_end(self, progress) -> None:
+        self.at_epoch_end.append(self.calls)
+
+
+def test_a_tta_teacher_remembers_one_answer_per_image_whatever_its_flip_or_turn():
+    torch.manual_seed(0)
+    network = build_model(TEACHER_SPEC).train()
+    with torch.no_grad():
+        network(torch.randn(16, 3, 64, 64))  # running statistics that are not the identity
+    tta = load_trained_model(TrainedModel(network.state_dict(), TEACHER_SPEC, tuple(CLASSES)), True)
+    placement = Placement(torch.device("cpu"))
+    teacher = Teacher.on_placement(tta, DistillSettings(teacher="teacher.pt"), placement)
+    images = torch.randn(7, 3, 64, 64)
+    teacher.remember(images, placement, batch_size=3)  # 3 + 3 + 1 padded to 3
+    assert teacher.remembered.shape == (7, len(CLASSES))
+    turned = dihedral(images, torch.Generator().manual_seed(0))
+    assert not torch.equal(turned, images)
+    indices = torch.tensor([6, 0, 3])
+    torch.testing.assert_close(
+        teacher.logits(turned[indices], indices), tta(turned[indices]), rtol=1e-5, atol=1e-5
+    )
+    one_pass = Teacher.on_placement(network.eval(), DistillSettings(teacher="t.pt"), placement)
+    with pytest.raises(ValueError, match="only a TTA teacher"):
+        one_pass.remember(images, placement, batch_size=3)
+
+
+@pytest.mark.parametrize(
+    "tta, augment, mixing, looked_up",
+    [
+        (True, {}, {}, True),  # flips and turns alone: every batch looks the teacher up
+        (True, {}, {"mixup_alpha": 0.4, "probability": 1.0}, False),  # all mixed: run it
+        (True, {"photometric": {"probability": 0.5, "gain": 0.2}}, {}, False),  # not a flip
+        (False, {}, {}, False),  # a one-pass teacher answers each view differently: run it
+    ],
+)
+def test_the_teacher_is_looked_up_only_for_flipped_and_turned_images_and_teaches_the_same(
+    tta: bool, augment: dict, mixing: dict, looked_up: bool
+):
+    data, val, teacher = tiny_arrays(2), tiny_arrays(1, seed=1), trained_teacher()
+    recipe = distilling(
+        teacher,
+        epochs=2,
+        batch_size=8,
+        augment={"flips": True, "rot90": True, **augment},
+        mixing=mixing,
+        distill={"tta": tta},
+    )
+    histories, passes = [], []
+    for remember in (True, False):  # runtime.remember_teacher
+        counted = TeacherPasses()
+        hook = nn.modules.module.register_module_forward_hook(counted)
+        try:
+            result = train(
+                small_model(),
+                data,
+                val,
+                recipe,
+                runtime(cpu_bf16=False, remember_teacher=remember),
+                callbacks=[counted],
+                teacher=load_trained_model(teacher, tta),
+            )
+        finally:
+            hook.remove()
+        histories.append([r["train_loss"] for r in result.history])
+        passes.append(counted.at_epoch_end[1] - counted.at_epoch_end[0])  # epoch 2's
+    remembered, run_always = passes
+    assert run_always > 0
+    assert remembered == (0 if looked_up else run_always)
+    # the same targets, up to the order of the 8 views' sum
+    assert histories[0] == pytest.approx(histories[1], rel=1e-4)
 
 
 def test_the_teacher_folds_its_batchnorm_into_its_convolutions_and_computes_the_same():

@@ -132,6 +132,13 @@ def augment_batch(batch: torch.Tensor, generator: torch.Generator, settings: dic
     return photometric(batch, generator, **settings.get("photometric", {}))
 
 
+def flips_and_turns_only(settings: dict) -> bool:
+    """Whether the ``training.augment`` ``settings`` change an image by a flip or a turn
+    alone (no photometric change): a TTA teacher then answers the same for the augmented
+    image as for the stored one."""
+    return not settings.get("photometric", {}).get("probability", 0.0)
+
+
 def beta_draw(alpha: float, generator: torch.Generator) -> float:
     """One draw from Beta(alpha, alpha), from ``generator``: the first of two Gamma(alpha)
     draws over their sum. ``torch.distributions.Beta`` has no ``generator`` argument in

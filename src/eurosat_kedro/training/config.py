@@ -155,6 +155,8 @@ class RuntimeConfig:
     checkpoint_path: str | None = None  # written every epoch (rank 0); None: no checkpoints
     system_metrics_interval: float = 10.0  # seconds between MLflow system/* samples; 0: off
     compile_teacher: bool = False  # distillation: torch.compile the teacher (one-off compile)
+    remember_teacher: bool = True  # distillation: a TTA teacher's logits on unmixed images
+    #   computed once per image and looked up (the same up to rounding; Teacher.remember)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RuntimeConfig:

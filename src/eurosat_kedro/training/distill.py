@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import typing
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ import torch
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 from torch.nn import functional as F
+
+from eurosat_kedro.models.factory import DihedralTTA
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -69,11 +72,20 @@ def distillation_loss(
 @dataclass
 class Teacher:
     """The teacher network of a run (eval mode, no gradients, on the run's device and memory
-    layout) and how its logits weigh in the loss."""
+    layout) and how its logits weigh in the loss.
+
+    A TTA teacher (``DihedralTTA``: the mean over the 8 flips and turns of an image) answers
+    the same for every flip or turn of an image. So when the student's images are only
+    flipped and turned (no photometric change), the teacher's logits on an unmixed image are
+    its logits on the stored image: ``remember`` computes those once per training image, and
+    ``blend`` looks them up instead of running the 8 passes again. Mixed batches (mixup,
+    CutMix) are new images each time and still run the teacher."""
 
     network: nn.Module
     temperature: float
     alpha: float
+    flip_invariant: bool = False  # a DihedralTTA teacher: the same logits for every flip/turn
+    remembered: torch.Tensor | None = None  # its logits on each training image (``remember``)
 
     @classmethod
     def on_placement(
@@ -87,21 +99,61 @@ class Teacher:
         (``folded``), and moved where the student trains, in its memory layout, with the
         recipe's temperature and alpha. ``compiled`` (``runtime.compile_teacher``): through
         ``torch.compile`` as well, compiled at the first batch."""
+        flip_invariant = isinstance(network, DihedralTTA)
         network = folded(network.eval())
         network = network.to(placement.device, memory_format=placement.memory_format)
         network.eval().requires_grad_(False)
         if compiled:
             network = torch.compile(network, dynamic=False)
-        return cls(network, settings.temperature, settings.alpha)
+        return cls(network, settings.temperature, settings.alpha, flip_invariant)
+
+    def remember(self, images: torch.Tensor, placement: Placement, batch_size: int) -> None:
+        """Compute the teacher's logits on each of ``images`` (the normalised training split)
+        once, in ``placement``'s precision and layout and in batches of ``batch_size`` (the
+        last one padded, so a compiled teacher sees one shape): what ``blend`` then looks up
+        for unmixed batches. Only a flip-invariant teacher's logits can be remembered."""
+        if not self.flip_invariant:
+            raise ValueError(
+                "only a TTA teacher (DihedralTTA) answers the same for every flip and turn of "
+                "an image; this teacher's logits depend on the view and cannot be remembered"
+            )
+        started, parts = time.perf_counter(), []
+        with torch.no_grad(), placement.autocast():
+            for start in range(0, len(images), batch_size):
+                batch = images[start : start + batch_size]
+                size = len(batch)
+                if size < batch_size:  # pad with the split's first images
+                    batch = torch.cat([batch, images[: batch_size - size]])[:batch_size]
+                batch = batch.contiguous(memory_format=placement.memory_format)
+                parts.append(self.network(batch)[:size])
+        self.remembered = torch.cat(parts)
+        logger.info(
+            "The TTA teacher's logits on the %d training images, computed once in %.0f s: "
+            "unmixed batches look them up, mixed ones run the teacher",
+            len(images),
+            time.perf_counter() - started,
+        )
+
+    def logits(self, images: torch.Tensor, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """The teacher's logits on ``images``: looked up when ``indices`` (of the training
+        images they are flips or turns of, unmixed) is given and ``remember`` has run,
+        computed otherwise."""
+        if indices is not None and self.remembered is not None:
+            return self.remembered[indices]
+        with torch.no_grad():
+            return self.network(images)
 
     def blend(
-        self, student_logits: torch.Tensor, images: torch.Tensor, labels_loss: torch.Tensor
+        self,
+        student_logits: torch.Tensor,
+        images: torch.Tensor,
+        labels_loss: torch.Tensor,
+        indices: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``alpha`` times the distillation loss against the teacher's logits on ``images``
-        (the batch the student saw, in the caller's autocast) plus ``1 - alpha`` times the
-        labels' loss."""
-        with torch.no_grad():
-            teacher_logits = self.network(images)
+        (the batch the student saw, in the caller's autocast; ``indices``: see ``logits``)
+        plus ``1 - alpha`` times the labels' loss."""
+        teacher_logits = self.logits(images, indices)
         soft = distillation_loss(student_logits, teacher_logits, self.temperature)
         return self.alpha * soft + (1 - self.alpha) * labels_loss
 

@@ -20,7 +20,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from .augment import augment_batch, mix_batch
+from .augment import augment_batch, flips_and_turns_only, mix_batch
 from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLog
 from .checkpoint import ResumableState, resume_or_start
 from .config import RuntimeConfig, TrainConfig
@@ -122,7 +122,7 @@ class _Trainer:
         for step in bar:
             idx = order[step * batch : (step + 1) * batch][self.rank :: self.world_size]
             idx = idx.to(x.device)
-            loss_sum += self._step(x[idx], y[idx]) * len(idx)
+            loss_sum += self._step(x[idx], y[idx], idx) * len(idx)
             seen += len(idx)
             if step % 10 == 0 or step == steps - 1:
                 rate = seen * self.world_size / (time.perf_counter() - started)
@@ -130,8 +130,9 @@ class _Trainer:
         bar.close()
         return loss_sum / max(seen, 1), seen
 
-    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
-        """Augment and mix one batch, then forward, backward and update; the batch's loss."""
+    def _step(self, images: torch.Tensor, labels: torch.Tensor, indices: torch.Tensor) -> float:
+        """Augment and mix one batch (the training images at ``indices``), then forward,
+        backward and update; the batch's loss."""
         state, criterion = self.state, self.criterion
         images = augment_batch(images, state.generator, self.cfg.augment)
         mixed = mix_batch(images, state.generator, **self.cfg.mixing)
@@ -145,7 +146,8 @@ class _Trainer:
                 partner_loss = criterion(logits, labels[mixed.partner])
                 loss = mixed.share * loss + (1 - mixed.share) * partner_loss
             if self.teacher is not None:
-                loss = self.teacher.blend(logits, images, loss)
+                unmixed = indices if mixed is None else None  # a remembered teacher's key
+                loss = self.teacher.blend(logits, images, loss, unmixed)
         state.optimizer.zero_grad(set_to_none=True)
         state.scaler.scale(loss).backward()
         state.scaler.step(state.optimizer)
@@ -220,6 +222,13 @@ def train(
     state = _resumable_state(bare, cfg, placement, steps_per_epoch)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     distiller = teacher_for(teacher, cfg, placement, runtime.compile_teacher)
+    if (
+        distiller
+        and runtime.remember_teacher
+        and distiller.flip_invariant
+        and flips_and_turns_only(cfg.augment)
+    ):
+        distiller.remember(x_train, placement, min(cfg.batch_size, len(x_train)))
     trainer = _Trainer(model, criterion, state, placement, cfg, rank, world_size, distiller)
     progress = resume_or_start(runtime, bare, state, cfg, placement.device)
     epoch_ends = _callbacks(trainer, runtime, callbacks)
