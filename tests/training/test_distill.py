@@ -209,6 +209,9 @@ def test_a_tta_teacher_remembers_one_answer_per_image_whatever_its_flip_or_turn(
     images = torch.randn(7, 3, 64, 64)
     teacher.remember(images, placement, batch_size=3)  # 3 + 3 + 1 padded to 3
     assert teacher.remembered.shape == (7, len(CLASSES))
+    alone = Teacher.on_placement(tta, DistillSettings(teacher="teacher.pt"), placement)
+    alone.remember(images[:2], placement, batch_size=5)  # one batch, padded beyond the split
+    torch.testing.assert_close(alone.remembered, teacher.remembered[:2], rtol=1e-5, atol=1e-5)
     turned = dihedral(images, torch.Generator().manual_seed(0))
     assert not torch.equal(turned, images)
     indices = torch.tensor([6, 0, 3])

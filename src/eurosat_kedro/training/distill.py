@@ -122,8 +122,9 @@ class Teacher:
             for start in range(0, len(images), batch_size):
                 batch = images[start : start + batch_size]
                 size = len(batch)
-                if size < batch_size:  # pad with the split's first images
-                    batch = torch.cat([batch, images[: batch_size - size]])[:batch_size]
+                if size < batch_size:  # padded with the split's first images, repeated
+                    padding = torch.arange(batch_size - size, device=images.device) % len(images)
+                    batch = torch.cat([batch, images[padding]])
                 batch = batch.contiguous(memory_format=placement.memory_format)
                 parts.append(self.network(batch)[:size])
         self.remembered = torch.cat(parts)
