@@ -198,12 +198,19 @@ class TeacherPasses:
         self.at_epoch_end.append(self.calls)
 
 
-def test_a_tta_teacher_remembers_one_answer_per_image_whatever_its_flip_or_turn():
+def teacher_with_statistics() -> tuple[nn.Module, nn.Module]:
+    """A teacher network whose BatchNorm running statistics are not the identity, and it in
+    ``DihedralTTA``."""
     torch.manual_seed(0)
     network = build_model(TEACHER_SPEC).train()
     with torch.no_grad():
-        network(torch.randn(16, 3, 64, 64))  # running statistics that are not the identity
+        network(torch.randn(16, 3, 64, 64))
     tta = load_trained_model(TrainedModel(network.state_dict(), TEACHER_SPEC, tuple(CLASSES)), True)
+    return network, tta
+
+
+def test_a_tta_teacher_remembers_one_answer_per_image_whatever_its_flip_or_turn():
+    network, tta = teacher_with_statistics()
     placement = Placement(torch.device("cpu"))
     teacher = Teacher.on_placement(tta, DistillSettings(teacher="teacher.pt"), placement)
     images = torch.randn(7, 3, 64, 64)
@@ -270,11 +277,7 @@ def test_the_teacher_is_looked_up_only_for_flipped_and_turned_images_and_teaches
 
 
 def test_the_teacher_folds_its_batchnorm_into_its_convolutions_and_computes_the_same():
-    torch.manual_seed(0)
-    network = build_model(TEACHER_SPEC).train()
-    with torch.no_grad():
-        network(torch.randn(16, 3, 64, 64))  # running statistics that are not the identity
-    tta = load_trained_model(TrainedModel(network.state_dict(), TEACHER_SPEC, tuple(CLASSES)), True)
+    network, tta = teacher_with_statistics()
     settings = DistillSettings(teacher="teacher.pt")
     teacher = Teacher.on_placement(tta, settings, Placement(torch.device("cpu")))
     assert not any(isinstance(m, nn.BatchNorm2d) for m in teacher.network.modules())
