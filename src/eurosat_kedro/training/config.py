@@ -8,7 +8,12 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .augment import AUGMENT_OPTIONS, MIXING_OPTIONS, PHOTOMETRIC_OPTIONS
+from .augment import (
+    AUGMENT_OPTIONS,
+    MIXING_OPTIONS,
+    PHOTOMETRIC_OPTIONS,
+    flips_and_turns_only,
+)
 from .distill import DISTILL_OPTIONS, DistillSettings
 
 _KINDS = {
@@ -123,7 +128,7 @@ class TrainConfig:
         checkpoints resume under it; so is the ``distill`` block while it names no teacher.
         With one, the teacher counts by its weights (``teacher_sha256``), not its path."""
         recipe = asdict(self)
-        if not self.augment.get("photometric", {}).get("probability", 0.0):
+        if flips_and_turns_only(self.augment):
             recipe["augment"].pop("photometric", None)
         del recipe["distill"], recipe["teacher_sha256"]
         if self.distillation.on:
