@@ -9,9 +9,10 @@ from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import PROJECT_ROOT
 
-# need inference.image_path, mapping.scene, mapping.scenes, batch_inference.input and
-# change.before / after at run time
-ON_DEMAND = ("inference", "mapping", "mapping_many", "batch_inference", "landuse_change")
+# need inference.image_path, mapping.scene, mapping.scenes, batch_inference.input,
+# change.before / after and training.distill.teacher at run time (written out here, not
+# imported, so that the test states the contract itself)
+ON_DEMAND = ("inference", "mapping", "mapping_many", "batch_inference", "landuse_change", "teacher")
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +51,14 @@ def test_every_node_carries_its_pipelines_name_as_a_tag(registered):
         if name != "__default__":
             untagged = sorted(node.name for node in pipeline.nodes if name not in node.tags)
             assert not untagged, (name, untagged)
+
+
+def test_the_teacher_pipeline_makes_the_teacher_the_training_pipeline_learns_from(registered):
+    """So `kedro run --pipelines teacher,training` trains the teacher, then the student."""
+    (teacher,) = registered["teacher"].nodes
+    assert "teacher_model" in teacher.outputs
+    assert "teacher_model" in registered["training"].inputs()
+    both = registered["teacher"] + registered["training"]
+    assert "teacher_model" not in both.inputs()  # made within the run
+    order = [node.name for node in both.nodes]
+    assert order.index("train_teacher") < order.index("train_model")

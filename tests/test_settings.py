@@ -83,6 +83,23 @@ def test_every_environments_model_and_recipe_are_valid(env):
     RuntimeConfig.from_params(parameters["runtime"])
 
 
+@pytest.mark.parametrize("env", ["best", "distill"])
+def test_a_distilling_environment_ships_a_one_pass_student_of_a_teacher_with_its_own_checkpoint(
+    env,
+):
+    """The teacher pipeline writes the file the student learns from (the parameter and the
+    catalog name one file), the two models never share a checkpoint, and the student is
+    judged, exported and served in one pass."""
+    config = _loader(env)
+    parameters, teacher = config["parameters"], config["globals"]["distill_teacher"]
+    assert parameters["training"]["distill"]["teacher"] == teacher
+    assert catalog_config(env).config["teacher_model"]["filepath"] == teacher
+    runtime = RuntimeConfig.from_params(parameters["runtime"])
+    assert runtime.checkpoint_path != runtime.for_teacher().checkpoint_path
+    assert runtime.for_teacher().checkpoint_path is not None
+    assert parameters["evaluation"]["tta"] is False
+
+
 def test_the_sample_environment_runs_offline_into_its_own_folder():
     base, sample = _loader(BASE)["globals"], _loader("sample")["globals"]
     assert Path(sample["data_root"]).is_relative_to(base["data_root"])

@@ -221,15 +221,26 @@ def _tag_experiment(config) -> None:
 
 
 def _run_to_continue(pipeline, catalog, config) -> str | None:
-    """The run a pipeline that trains with ``runtime.resume`` continues, else None."""
+    """The run a pipeline that trains with ``runtime.resume`` continues, else None: the run of
+    the student's checkpoint (``runtime.checkpoint_path``) when it has one, else the
+    teacher's (``runtime.teacher_checkpoint_path``) when the pipeline trains the teacher."""
     from eurosat_kedro.training.mlflow_epochs import run_to_continue
 
-    if not any("params:runtime" in node.inputs for node in pipeline.nodes):
+    trains = {node.name for node in pipeline.nodes} & set(CHECKPOINT_OF_NODE)
+    if not trains:
         return None
     runtime = catalog.load("params:runtime")
     if not runtime.get("resume"):
         return None
+    paths = [runtime.get(CHECKPOINT_OF_NODE[name]) for name in sorted(trains)]
+    path = next((p for p in paths if p and Path(p).is_file()), None)
     experiment = mlflow.MlflowClient().get_experiment_by_name(config.tracking.experiment.name)
-    return run_to_continue(
-        runtime.get("checkpoint_path"), mlflow.get_tracking_uri(), experiment.experiment_id
-    )
+    return run_to_continue(path, mlflow.get_tracking_uri(), experiment.experiment_id)
+
+
+# the training nodes and the runtime parameter naming where each writes its checkpoints;
+# sorted by node name, the student's (train_model) comes before the teacher's
+CHECKPOINT_OF_NODE = {
+    "train_model": "checkpoint_path",
+    "train_teacher": "teacher_checkpoint_path",
+}

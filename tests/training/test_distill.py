@@ -322,6 +322,16 @@ def test_with_a_teacher_the_recipe_knows_it_by_its_weights_not_its_path():
     assert weights_sha256(trained_teacher(seed=2).state_dict) != here.teacher_sha256
 
 
+def test_the_teacher_of_a_recipe_is_the_recipe_without_its_teacher_in_its_own_checkpoint():
+    student = distilling(trained_teacher(), epochs=2, distill={"alpha": 0.5})
+    teacher = student.without_teacher()
+    assert teacher.fingerprint() == config(epochs=2).fingerprint()  # a plain run's recipe
+    assert teacher.distill == {"teacher": None, "alpha": 0.5} and teacher.teacher_sha256 is None
+    machine = runtime(checkpoint_path="student.pt", teacher_checkpoint_path="teacher.pt")
+    assert machine.for_teacher().checkpoint_path == "teacher.pt"
+    assert machine.for_teacher().num_threads == machine.num_threads
+
+
 @pytest.mark.parametrize(
     ("distill", "message"),
     [
@@ -459,8 +469,8 @@ def test_a_missing_teacher_file_says_to_train_the_teacher_first_and_point_at_it(
         run_session(project, env="sample", pipeline="training", params=params)
     message = str(error.value)
     assert "data/sample/06_models/no_teacher.pt does not exist" in message
-    assert "Train that model first" in message
-    assert 'point training.distill.teacher at it: --params "training.distill.teacher=PATH"' in (
+    assert "Train that model first: the teacher pipeline trains it there" in message
+    assert 'point training.distill.teacher at a trained model.pt: --params "training.distill.' in (
         message
     )
 

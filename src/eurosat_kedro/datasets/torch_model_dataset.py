@@ -52,9 +52,10 @@ class TorchModelDataset(FileDataset[TrainedModel, TrainedModel | None]):
         if self._parameter is None:
             return "run `kedro run --pipelines training` first."
         return (
-            f"{self._parameter} names it. Train that model first (e.g. `kedro run --env best "
-            "--pipelines data_processing,training`), then copy its 06_models/model.pt there or "
-            f'point {self._parameter} at it: --params "{self._parameter}=PATH"'
+            f"{self._parameter} names it. Train that model first: the teacher pipeline trains "
+            "it there (e.g. `kedro run --env best --pipelines data_processing,teacher`), or "
+            f"point {self._parameter} at a trained model.pt: "
+            f'--params "{self._parameter}=PATH"'
         )
 
     def _exists(self) -> bool:

@@ -5,7 +5,7 @@ trains). A checkpoint resumes under another runtime, never under another recipe.
 from __future__ import annotations
 
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .augment import (
@@ -136,6 +136,11 @@ class TrainConfig:
             recipe["teacher_sha256"] = self.teacher_sha256
         return recipe
 
+    def without_teacher(self) -> TrainConfig:
+        """This recipe learning from the labels alone: what the teacher of its distillation
+        trains on (the ``teacher`` pipeline), so teacher and student share one recipe."""
+        return replace(self, distill={**self.distill, "teacher": None}, teacher_sha256=None)
+
     @property
     def distillation(self) -> DistillSettings:
         """The ``distill`` block with its defaults; ``.on`` when it names a teacher."""
@@ -158,6 +163,7 @@ class RuntimeConfig:
     spark_local_mode: bool = False  # engine spark: ranks on the driver, not on the executors
     resume: bool = False  # continue from checkpoint_path
     checkpoint_path: str | None = None  # written every epoch (rank 0); None: no checkpoints
+    teacher_checkpoint_path: str | None = None  # the teacher pipeline's own checkpoint_path
     system_metrics_interval: float = 10.0  # seconds between MLflow system/* samples; 0: off
     compile_teacher: bool = False  # distillation: torch.compile the teacher (one-off compile)
     remember_teacher: bool = True  # distillation: a TTA teacher's logits on unmixed images
@@ -168,6 +174,11 @@ class RuntimeConfig:
         """The runtime from the ``runtime`` parameters; an unknown key is an error naming it."""
         _check_keys("runtime", params, {f.name for f in fields(cls)}, "parameter")
         return cls(**params)
+
+    def for_teacher(self) -> RuntimeConfig:
+        """This machine training the teacher of a distillation (the ``teacher`` pipeline):
+        checkpoints at ``teacher_checkpoint_path``, so the student's never overwrite them."""
+        return replace(self, checkpoint_path=self.teacher_checkpoint_path)
 
     def __post_init__(self) -> None:
         _check_values("runtime", asdict(self), typing.get_type_hints(type(self)))

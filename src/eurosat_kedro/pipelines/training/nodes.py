@@ -21,10 +21,10 @@ from eurosat_kedro.training.mlflow_epochs import MlflowEpochLogger, system_metri
 logger = logging.getLogger(__name__)
 
 
-def _follow_in_mlflow(runtime: RuntimeConfig) -> list[MlflowEpochLogger]:
+def _follow_in_mlflow(runtime: RuntimeConfig, prefix: str) -> list[MlflowEpochLogger]:
     """With an active MLflow run: tag it with the machine, and return the callback that logs
-    each epoch to it. Without one: nothing."""
-    mlflow_run = MlflowEpochLogger.for_active_run()
+    each epoch to it as ``<prefix>.*``. Without one: nothing."""
+    mlflow_run = MlflowEpochLogger.for_active_run(prefix)
     if mlflow_run is None:
         return []
     threads = runtime.num_threads or torch.get_num_threads()
@@ -88,11 +88,55 @@ def train_model(
     """
     spec = ModelSpec.from_params(model_params, len(classes))
     cfg = TrainConfig.from_params(training_params, spec.to_dict())
-    settings = cfg.distillation
-    cfg = replace(cfg, teacher_sha256=_teacher_sha256(teacher_model, classes, settings))
-    teacher = None if teacher_model is None else load_trained_model(teacher_model, settings.tta)
+    cfg = replace(cfg, teacher_sha256=_teacher_sha256(teacher_model, classes, cfg.distillation))
     runtime = RuntimeConfig.from_params(runtime_params)
-    callbacks = _follow_in_mlflow(runtime)
+    return _train(train_arrays, val_arrays, classes, spec, cfg, runtime, "training", teacher_model)
+
+
+def train_teacher(
+    train_arrays: dict,
+    val_arrays: dict,
+    classes: list[str],
+    model_params: dict,
+    training_params: dict,
+    runtime_params: dict,
+) -> tuple[TrainedModel, list[dict]]:
+    """Train the teacher of a distillation: the ``training`` recipe without its teacher (the
+    teacher learns from the labels alone), so teacher and student share one recipe and one
+    architecture. Checkpoints go to ``runtime.teacher_checkpoint_path`` and each epoch to
+    MLflow as ``teacher.*``; otherwise as ``train_model``. Its output is the catalog's
+    ``teacher_model``, the file ``training.distill.teacher`` names, which the student's
+    ``train_model`` then learns from.
+    """
+    spec = ModelSpec.from_params(model_params, len(classes))
+    cfg = TrainConfig.from_params(training_params, spec.to_dict())
+    if not cfg.distillation.on:
+        raise ValueError(
+            "the teacher pipeline trains the teacher of a distillation, but "
+            "training.distill.teacher is null: name the teacher's file, e.g. `kedro run --env "
+            'distill` or --params "training.distill.teacher=data/06_models/teacher.pt"'
+        )
+    runtime = RuntimeConfig.from_params(runtime_params).for_teacher()
+    return _train(
+        train_arrays, val_arrays, classes, spec, cfg.without_teacher(), runtime, "teacher", None
+    )
+
+
+def _train(
+    train_arrays: dict,
+    val_arrays: dict,
+    classes: list[str],
+    spec: ModelSpec,
+    cfg: TrainConfig,
+    runtime: RuntimeConfig,
+    mlflow_prefix: str,
+    teacher_model: TrainedModel | None,
+) -> tuple[TrainedModel, list[dict]]:
+    """Train ``cfg`` on ``runtime``, each epoch to MLflow as ``<mlflow_prefix>.*``."""
+    teacher = None
+    if teacher_model is not None:
+        teacher = load_trained_model(teacher_model, cfg.distillation.tta)
+    callbacks = _follow_in_mlflow(runtime, mlflow_prefix)
     mlflow_run = callbacks[0] if callbacks else None
     if mlflow_run and teacher_model is not None:
         mlflow_run.set_tags(_teacher_tags(teacher_model, cfg))
@@ -108,7 +152,8 @@ def train_model(
                 model, train_arrays, val_arrays, cfg, runtime, callbacks=callbacks, teacher=teacher
             )
     logger.info(
-        "Best val accuracy %.4f at epoch %d on %s",
+        "%s: best val accuracy %.4f at epoch %d on %s",
+        mlflow_prefix.capitalize(),
         result.best_val_accuracy,
         result.best_epoch,
         result.device,
