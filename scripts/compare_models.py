@@ -1,6 +1,6 @@
 """Trained models side by side on the same test images: accuracy and macro F1 with their 95%
-intervals, and McNemar's exact test between every pair (the statistics of
-``eurosat_kedro.stats``, as evaluation and the champion gate compute them).
+intervals, and McNemar's exact test between every pair (``eurosat_kedro.comparison``, as the
+evaluation pipeline's ``compare_with_teacher`` computes them).
 
     .venv/bin/python scripts/compare_models.py NAME=PATH[:tta] ... [--split TEST.npz] [--json F]
 
@@ -17,15 +17,13 @@ not selected on (the test split of their run).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 
-from eurosat_kedro.champion_gate import PairedComparison
+from eurosat_kedro.comparison import side_by_side
 from eurosat_kedro.datasets.torch_model_dataset import TorchModelDataset
-from eurosat_kedro.metrics import headline_scores
 from eurosat_kedro.models.factory import load_trained_model
 from eurosat_kedro.models.predict import predict_logits
 
@@ -56,17 +54,20 @@ def main() -> None:
         )
     split = np.load(args.split)
     images, labels = split["images"], split["labels"]
-    correct, rows = {}, {}
+    predicted, files, classes = {}, {}, None
     for name, path, tta in models:
         trained = TorchModelDataset(filepath=str(path)).load()
-        predicted = predict_logits(load_trained_model(trained, tta), images).argmax(1)
-        correct[name] = predicted == labels
-        rows[name] = {"model": str(path), "tta": tta} | headline_scores(
-            labels, predicted, len(trained.classes)
-        )
+        if classes is not None and trained.classes != classes:
+            raise SystemExit(f"{name} ({path}) knows other classes than the models before it")
+        classes = trained.classes
+        predicted[name] = predict_logits(load_trained_model(trained, tta), images).argmax(1)
+        files[name] = {"model": str(path), "tta": tta}
+    figures = side_by_side(predicted, labels, len(classes))
+    for name, row in figures["models"].items():
+        row.update(model=files[name]["model"], tta=files[name]["tta"])
     print(f"{len(labels)} images of {args.split}\n")
     print(f"{'model':<12}{'tta':<6}{'accuracy (95% CI)':<28}{'macro F1 (95% CI)':<28}")
-    for name, row in rows.items():
+    for name, row in figures["models"].items():
         acc, low, high = row["accuracy"], row["accuracy_ci_low"], row["accuracy_ci_high"]
         f1, f1_low, f1_high = row["macro_f1"], row["macro_f1_ci_low"], row["macro_f1_ci_high"]
         print(
@@ -74,15 +75,11 @@ def main() -> None:
             f"{f'{acc:.2%} ({low:.2%}-{high:.2%})':<28}"
             f"{f'{f1:.2%} ({f1_low:.2%}-{f1_high:.2%})':<28}"
         )
-    pairs = {}
     print("\nMcNemar's exact test (n01: only the first right; n10: only the second)")
-    for first, second in itertools.combinations(rows, 2):
-        paired = PairedComparison.of(champion_right=correct[first], new_right=correct[second])
-        n01, n10, p = paired.n01, paired.n10, paired.p_value
-        pairs[f"{first} vs {second}"] = {"n01": n01, "n10": n10, "p_value": p}
-        print(f"  {first} vs {second}: n01 {n01}, n10 {n10}, p = {p:.3g}")
+    for pair, test in figures["pairs"].items():
+        print(f"  {pair}: n01 {test['n01']}, n10 {test['n10']}, p = {test['p_value']:.3g}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"models": rows, "pairs": pairs}, indent=2))
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

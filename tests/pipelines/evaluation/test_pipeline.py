@@ -13,7 +13,13 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from eurosat_kedro.models import ModelSpec, TrainedModel, build_model
+from eurosat_kedro.models import (
+    ModelSpec,
+    TrainedModel,
+    build_model,
+    load_trained_model,
+    predict_logits,
+)
 from eurosat_kedro.pipelines.evaluation import create_pipeline
 from eurosat_kedro.registry import split_fingerprint
 from tests.conftest import tiny_arrays
@@ -28,6 +34,7 @@ def _catalog() -> DataCatalog:
     catalog = DataCatalog()
     catalog["trained_model"] = TrainedModel(build_model(spec).state_dict(), spec, tuple(CLASSES))
     catalog["test_arrays"] = test
+    catalog["teacher_model"] = None  # training.distill.teacher null: no teacher
     catalog["val_arrays"] = {**tiny_arrays(3, seed=4), "paths": np.array(["v"] * 30)}
     catalog["params:evaluation.calibration"] = {"temperature_scaling": True, "target_coverage": 0.9}
     catalog["classes"] = CLASSES
@@ -86,6 +93,45 @@ def test_the_temperature_is_fitted_on_validation_and_applied_to_the_test_probabi
     assert report["unknown"]["threshold"] == fit["unknown_threshold"]
     logged = outputs["calibration_metrics"].load()
     assert logged["temperature"]["value"] == fit["temperature"]
+
+
+def test_a_student_is_compared_with_its_teacher_with_and_without_tta():
+    """The student here has its teacher's very weights, so it agrees with the teacher in one
+    pass on every image; against the teacher with TTA the counts are the hand-made ones."""
+    catalog = _catalog()
+    teacher = catalog["trained_model"].load()
+    catalog["teacher_model"] = teacher
+    comparing = create_pipeline().only_nodes("predict_split_logits", "compare_with_teacher")
+    outputs = SequentialRunner().run(comparing, catalog)
+    report, metrics = outputs["teacher_comparison"].load(), outputs["teacher_comparison_metrics"]
+    metrics = metrics.load()
+    labels = catalog["test_arrays"].load()["labels"]
+    tta_right = predict_logits(load_trained_model(teacher, tta=True), _images(catalog), 8)
+    tta_right = tta_right.argmax(1) == labels
+    one_pass_right = predict_logits(load_trained_model(teacher), _images(catalog), 8)
+    one_pass_right = one_pass_right.argmax(1) == labels
+
+    assert report["n_images"] == 20 and report["teacher"]["model"] == "simple_cnn"
+    assert report["models"]["teacher_tta"]["accuracy"] == tta_right.mean()
+    assert report["models"]["student"]["accuracy"] == one_pass_right.mean()
+    assert report["models"]["student"]["tta"] is False
+    assert report["pairs"]["teacher_one_pass vs student"] == {"n01": 0, "n10": 0, "p_value": 1.0}
+    versus = report["pairs"]["teacher_tta vs student"]
+    assert versus["n01"] == int((tta_right & ~one_pass_right).sum())
+    assert versus["n10"] == int((one_pass_right & ~tta_right).sum())
+    assert metrics["test_accuracy"]["value"] == report["models"]["teacher_tta"]["accuracy"]
+    assert metrics["student_p_value"]["value"] == versus["p_value"]
+
+
+def test_without_a_teacher_there_is_nothing_to_compare():
+    comparing = create_pipeline().only_nodes("predict_split_logits", "compare_with_teacher")
+    outputs = SequentialRunner().run(comparing, _catalog())
+    assert outputs["teacher_comparison"].load() == {"teacher": None}
+    assert outputs["teacher_comparison_metrics"].load() == {}
+
+
+def _images(catalog: DataCatalog) -> np.ndarray:
+    return catalog["test_arrays"].load()["images"]
 
 
 def test_an_active_mlflow_run_lists_the_test_split_it_was_scored_on(mlflow_experiment: str):

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from eurosat_kedro import calibration, lineage, robustness
+from eurosat_kedro.comparison import side_by_side
 from eurosat_kedro.metrics import headline_scores
 from eurosat_kedro.models import TrainedModel, load_trained_model, predict_logits
 from eurosat_kedro.plots import (
@@ -20,6 +21,7 @@ from eurosat_kedro.plots import (
 )
 from eurosat_kedro.serving.predict import softmax
 from eurosat_kedro.stats import INTERVALS, wilson_interval
+from eurosat_kedro.training.distill import weights_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +170,59 @@ def _separation(scores: np.ndarray, correct: np.ndarray) -> float:
     if correct.all() or not correct.any():
         return float("nan")
     return float(roc_auc_score(correct, scores))
+
+
+def compare_with_teacher(
+    teacher_model: TrainedModel | None,
+    test_logits: np.ndarray,
+    test_arrays: dict,
+    batch_size: int,
+    tta: bool,
+) -> tuple[dict, dict]:
+    """A distilled student against its teacher on the test split: the teacher with
+    test-time augmentation (what the student learned from), the teacher in one pass (the
+    recipe's plain model) and the student as evaluated (``evaluation.tta``), each with its
+    accuracy and macro F1 and their 95% intervals, and McNemar's exact test between each
+    pair (``teacher_comparison.json``; MLflow: ``teacher.*``). Without a teacher
+    (``training.distill.teacher`` null): ``{"teacher": None}`` and no metrics."""
+    if teacher_model is None:
+        return {"teacher": None}, {}
+    images, labels = test_arrays["images"], test_arrays["labels"]
+    predicted = {
+        name: predict_logits(
+            load_trained_model(teacher_model, with_tta), images, batch_size
+        ).argmax(axis=1)
+        for name, with_tta in (("teacher_tta", True), ("teacher_one_pass", False))
+    }
+    predicted["student"] = test_logits.argmax(axis=1)
+    report = side_by_side(predicted, labels, len(teacher_model.classes))
+    for name, with_tta in (("teacher_tta", True), ("teacher_one_pass", False), ("student", tta)):
+        report["models"][name]["tta"] = with_tta
+    report["teacher"] = {  # which one: as the student's run is tagged (distill.*)
+        "sha256": weights_sha256(teacher_model.state_dict),
+        "model": teacher_model.spec.name,
+        "best_epoch": teacher_model.best_epoch,
+        "best_val_accuracy": teacher_model.best_val_accuracy,
+    }
+    versus = report["pairs"]["teacher_tta vs student"]
+    logger.info(
+        "The student %.2f%% against its teacher %.2f%% with TTA, %.2f%% in one pass (%d test "
+        "images; only the teacher right on %d, only the student on %d: McNemar p = %.3g)",
+        100 * report["models"]["student"]["accuracy"],
+        100 * report["models"]["teacher_tta"]["accuracy"],
+        100 * report["models"]["teacher_one_pass"]["accuracy"],
+        len(labels),
+        versus["n01"],
+        versus["n10"],
+        versus["p_value"],
+    )
+    metrics = {
+        f"{prefix}{key}": report["models"][name][key]
+        for name, prefix in (("teacher_tta", "test_"), ("teacher_one_pass", "one_pass_test_"))
+        for key in ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1")
+    }
+    metrics.update({f"student_{key}": float(value) for key, value in versus.items()})
+    return report, {key: {"value": float(v), "step": 0} for key, v in metrics.items()}
 
 
 def compute_metrics(predictions: pd.DataFrame, classes: list[str]) -> tuple[dict, dict]:

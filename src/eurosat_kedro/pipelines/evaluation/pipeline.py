@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
+    compare_with_teacher,
     compute_metrics,
     evaluate_robustness,
     fit_calibration,
@@ -64,6 +65,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["test_predictions", "classes"],
                 ["metrics", "test_metrics"],
                 name="compute_metrics",
+            ),
+            Node(
+                compare_with_teacher,
+                [
+                    "teacher_model",
+                    "test_logits",
+                    "test_arrays",
+                    "params:evaluation.batch_size",
+                    "params:evaluation.tta",
+                ],
+                ["teacher_comparison", "teacher_comparison_metrics"],
+                name="compare_with_teacher",
             ),
             Node(
                 plot_training_curves,
