@@ -83,14 +83,14 @@ TEACHER_FILE = "data/sample/06_models/teacher.pt"
 def test_kedro_run_trains_teacher_and_student_in_one_mlflow_run_and_resumes_the_teacher(
     trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """`kedro run --env sample --pipelines teacher,training`: the teacher's epochs reach the
-    run as teacher.*, the student's as training.*, the student is tagged with the teacher it
-    learned from; `--pipelines teacher` with runtime.resume continues that run from the
-    teacher's own checkpoint."""
+    """`kedro run --env sample --pipelines teacher,__default__`, as `--env best` is run: the
+    teacher's epochs reach the run as teacher.*, the student's as training.*, the student is
+    tagged with the teacher it learned from and evaluated beside it; `--pipelines teacher`
+    with runtime.resume continues that run from the teacher's own checkpoint."""
     project = copy_trained_data(trained_project, tmp_path / "project")  # its arrays
     monkeypatch.chdir(project)
     params = {"training.distill.teacher": TEACHER_FILE, "training.epochs": 1}
-    run_session(project, env="sample", pipeline=["teacher", "training"], params=params)
+    run_session(project, env="sample", pipeline=["teacher", "__default__"], params=params)
 
     teacher = TorchModelDataset(str(project / TEACHER_FILE)).load()
     assert teacher.classes == tuple(CLASSES) and teacher.best_epoch == 1
@@ -103,6 +103,14 @@ def test_kedro_run_trains_teacher_and_student_in_one_mlflow_run_and_resumes_the_
     (run,) = client.search_runs([experiment])
     assert {"teacher.val_accuracy", "training.val_accuracy"} <= set(run.data.metrics)
     assert run.data.tags["distill.teacher_sha256"] == weights_sha256(teacher.state_dict)
+    comparison = project / "data/sample/08_reporting/teacher_comparison.json"
+    comparison = json.loads(comparison.read_text())
+    assert comparison["teacher"]["sha256"] == weights_sha256(teacher.state_dict)
+    assert list(comparison["models"]) == ["teacher_tta", "teacher_one_pass", "student"]
+    versus = comparison["pairs"]["teacher_tta vs student"]
+    assert run.data.metrics["teacher.student_p_value"] == versus["p_value"]
+    accuracy = comparison["models"]["student"]["accuracy"]
+    assert run.data.metrics["test.accuracy"] == pytest.approx(accuracy)
 
     (checkpoints / "last.pt").unlink()  # the student's: not part of a teacher-only resume
     os.environ.pop("MLFLOW_RUN_ID", None)
