@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import mlflow
 import pytest
+from kedro.io import DatasetError
 
-from eurosat_kedro.hooks import artifact_location, tracking_uri
+from eurosat_kedro.hooks import artifact_location, checkpoint_to_continue, tracking_uri
 from tests.conftest import run_session
 
 
@@ -81,3 +83,43 @@ def test_kedro_mlflow_runs_once_through_the_projects_hook():
 
     assert sum(isinstance(hook, MlflowHook) for hook in settings.HOOKS) == 1
     assert "kedro_mlflow" in settings.DISABLE_HOOKS_FOR_PLUGINS
+
+
+def test_a_resumed_run_continues_the_checkpoint_it_wrote_last(tmp_path: Path):
+    """Teacher and student in one run: the checkpoint written last is the training the run
+    was in when it stopped; an older one (an earlier student's) is not preferred to it."""
+    runtime = {
+        "checkpoint_path": str(tmp_path / "student.pt"),
+        "teacher_checkpoint_path": str(tmp_path / "teacher.pt"),
+    }
+    both = ["train_teacher", "train_model"]
+    assert checkpoint_to_continue(both, runtime) is None  # nothing written yet
+    (tmp_path / "teacher.pt").write_bytes(b"teacher")
+    assert checkpoint_to_continue(both, runtime) == runtime["teacher_checkpoint_path"]
+    assert checkpoint_to_continue(["train_model"], runtime) is None  # not the student's
+    (tmp_path / "student.pt").write_bytes(b"student")
+    os.utime(tmp_path / "student.pt", ns=(1, 1))  # an earlier run's student
+    assert checkpoint_to_continue(both, runtime) == runtime["teacher_checkpoint_path"]
+    os.utime(tmp_path / "student.pt")  # the student of this run, after its teacher
+    assert checkpoint_to_continue(both, runtime) == runtime["checkpoint_path"]
+    assert checkpoint_to_continue(["train_teacher"], runtime) == runtime["teacher_checkpoint_path"]
+
+
+def test_a_teacher_the_catalog_cannot_save_is_refused_before_training_and_tracking(
+    trained_copy: Path,
+):
+    """A teacher named in a parameters file only: the parameter is set, the catalog (which
+    reads globals and --params, not parameters) has no file to write the teacher to."""
+    (trained_copy / "conf" / "sample" / "parameters_teacher.yml").write_text(
+        "training:\n  distill:\n    teacher: data/sample/06_models/teacher.pt\n"
+    )
+    client = mlflow.MlflowClient(f"sqlite:///{trained_copy / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("eurosat-sample").experiment_id
+    runs_before = len(client.search_runs([experiment]))
+    with pytest.raises(DatasetError, match="the catalog has no file for this model") as error:
+        run_session(trained_copy, env="sample", pipeline="teacher")
+    assert 'globals.yml (distill_teacher) or with --params "training.distill.teacher=PATH"' in (
+        str(error.value)
+    )
+    assert len(client.search_runs([experiment])) == runs_before  # no run was opened
+    assert not (trained_copy / "data/sample/06_models/checkpoints/teacher.pt").exists()

@@ -162,6 +162,18 @@ class SparkHooks:
             spark.get_spark()
 
 
+class TeacherFileCheck:
+    """Before a run that trains a distillation's teacher (the teacher pipeline): the
+    catalog's ``teacher_model`` must name a file to write it to. A teacher named only in a
+    parameters file (which the catalog cannot read) fails here, not after its training, and
+    before an MLflow run is opened for it."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        if "teacher_model" in pipeline.all_outputs():
+            catalog["teacher_model"].check_destination()
+
+
 class MlflowHook(KedroMlflowHook):
     """kedro-mlflow's hook, registered by ``settings.HOOKS`` instead of by the plugin (which
     ``DISABLE_HOOKS_FOR_PLUGINS`` turns off), with three rules of this project:
@@ -220,27 +232,36 @@ def _tag_experiment(config) -> None:
             client.set_experiment_tag(experiment.experiment_id, key, str(value))
 
 
+# the training nodes, each with the runtime parameter naming where it writes its checkpoints
+CHECKPOINT_OF_NODE = {
+    "train_model": "checkpoint_path",
+    "train_teacher": "teacher_checkpoint_path",
+}
+
+
 def _run_to_continue(pipeline, catalog, config) -> str | None:
-    """The run a pipeline that trains with ``runtime.resume`` continues, else None: the run of
-    the student's checkpoint (``runtime.checkpoint_path``) when it has one, else the
-    teacher's (``runtime.teacher_checkpoint_path``) when the pipeline trains the teacher."""
+    """The run a pipeline that trains with ``runtime.resume`` continues, else None."""
     from eurosat_kedro.training.mlflow_epochs import run_to_continue
 
-    trains = {node.name for node in pipeline.nodes} & set(CHECKPOINT_OF_NODE)
+    trains = [node.name for node in pipeline.nodes if node.name in CHECKPOINT_OF_NODE]
     if not trains:
         return None
     runtime = catalog.load("params:runtime")
     if not runtime.get("resume"):
         return None
-    paths = [runtime.get(CHECKPOINT_OF_NODE[name]) for name in sorted(trains)]
-    path = next((p for p in paths if p and Path(p).is_file()), None)
     experiment = mlflow.MlflowClient().get_experiment_by_name(config.tracking.experiment.name)
-    return run_to_continue(path, mlflow.get_tracking_uri(), experiment.experiment_id)
+    return run_to_continue(
+        checkpoint_to_continue(trains, runtime),
+        mlflow.get_tracking_uri(),
+        experiment.experiment_id,
+    )
 
 
-# the training nodes and the runtime parameter naming where each writes its checkpoints;
-# sorted by node name, the student's (train_model) comes before the teacher's
-CHECKPOINT_OF_NODE = {
-    "train_model": "checkpoint_path",
-    "train_teacher": "teacher_checkpoint_path",
-}
+def checkpoint_to_continue(training_nodes: list[str], runtime: dict) -> str | None:
+    """Of the checkpoints the run's training nodes write (``CHECKPOINT_OF_NODE``), the one
+    written last: the training the run was in when it stopped (the teacher's while it trained,
+    the student's once it has one). An older checkpoint of an earlier run is never preferred
+    to it. None when none exists."""
+    paths = [runtime.get(CHECKPOINT_OF_NODE[name]) for name in training_nodes]
+    written = [Path(path) for path in paths if path and Path(path).is_file()]
+    return str(max(written, key=lambda path: path.stat().st_mtime_ns)) if written else None

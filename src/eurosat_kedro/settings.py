@@ -7,13 +7,21 @@ from eurosat_kedro.hooks import (
     ConfigResolvers,
     MlflowHook,
     SparkHooks,
+    TeacherFileCheck,
     TrackingServerCheck,
 )
 
 # kedro-mlflow's hook is registered here, as eurosat_kedro.hooks.MlflowHook (kedro-mlflow's own
 # with the project's rules: resumed runs, the experiment's kind), instead of by the plugin.
 # Registered last, it runs before the other plain hooks, as the plugin's did.
-HOOKS = (ConfigResolvers(), TrackingServerCheck(), CloseMlflowRuns(), SparkHooks(), MlflowHook())
+HOOKS = (
+    ConfigResolvers(),
+    TrackingServerCheck(),
+    TeacherFileCheck(),
+    CloseMlflowRuns(),
+    SparkHooks(),
+    MlflowHook(),
+)
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its distribution name, either way
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

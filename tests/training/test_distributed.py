@@ -117,7 +117,8 @@ def test_executors_of_a_local_cluster_resume_and_end_where_the_local_launcher_do
 
 def test_on_a_cluster_the_checkpoint_path_is_required():
     no_checkpoint = runtime(engine="spark", num_processes=2, checkpoint_path=None)
-    with pytest.raises(ValueError, match="needs runtime.checkpoint_path, not null.*same path"):
+    needed = r"needs runtime.checkpoint_path \(runtime.teacher_checkpoint_path .*not null"
+    with pytest.raises(ValueError, match=needed + ".*same path"):
         train_distributed(ModelSpec("simple_cnn"), {}, {}, config(), no_checkpoint)
 
 

@@ -43,17 +43,30 @@ class TorchModelDataset(FileDataset[TrainedModel, TrainedModel | None]):
         return TrainedModel.from_dict(data, str(path))
 
     def save(self, data: TrainedModel) -> None:
-        if self._no_model:
-            raise DatasetError(f"{self._parameter or 'filepath'} is null: nowhere to save a model")
+        self.check_destination()
         with atomic_path(self._get_save_path()) as tmp:
             torch.save(data.to_dict(), tmp)
+
+    def check_destination(self) -> None:
+        """A DatasetError, before any work, when there is no file to save a model to."""
+        if not self._no_model:
+            return
+        if self._parameter is None:
+            raise DatasetError("filepath is null: nowhere to save a model")
+        raise DatasetError(
+            f"the catalog has no file for this model: {self._parameter} is null where the "
+            "catalog reads it. Name the file in globals.yml (distill_teacher) or with "
+            f'--params "{self._parameter}=PATH"; a parameters file alone does not reach the '
+            "catalog"
+        )
 
     def _how_to_make(self) -> str:
         if self._parameter is None:
             return "run `kedro run --pipelines training` first."
         return (
             f"{self._parameter} names it. Train that model first: the teacher pipeline trains "
-            "it there (e.g. `kedro run --env best --pipelines data_processing,teacher`), or "
+            "it there, in the same environment (`kedro run --env <this env> --pipelines "
+            "data_processing,teacher`), or "
             f"point {self._parameter} at a trained model.pt: "
             f'--params "{self._parameter}=PATH"'
         )

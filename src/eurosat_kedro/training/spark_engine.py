@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 SPLITS = ("train", "val")  # the staged files: <name>.npz
 SLOT_WAIT_SECONDS = 300.0  # how long a cluster's executors may take to register
 SHARED_PATH_HELP = (
-    "runtime.checkpoint_path must be on a filesystem that the driver and every executor mount "
+    "runtime.checkpoint_path (runtime.teacher_checkpoint_path for the teacher pipeline) must be "
+    "on a filesystem that the driver and every executor mount "
     "at the same path (NFS, a mounted bucket, /dbfs, ...), or set runtime.spark_local_mode=true "
     "to train on the driver"
 )
@@ -89,8 +90,9 @@ def _checkpoint_for_ranks(runtime: RuntimeConfig) -> RuntimeConfig:
     if runtime.spark_local_mode:
         return runtime
     raise ValueError(
-        "runtime.engine=spark trains on the Spark executors and needs runtime.checkpoint_path, "
-        "not null: the executors write the checkpoints there and read the training splits "
+        "runtime.engine=spark trains on the Spark executors and needs runtime.checkpoint_path "
+        "(runtime.teacher_checkpoint_path for the teacher pipeline), not null: the executors "
+        "write the checkpoints there and read the training splits "
         f"that the driver stages beside it. {SHARED_PATH_HELP}."
     )
 

@@ -20,6 +20,7 @@ from eurosat_kedro.models import (
     load_trained_model,
     predict_logits,
 )
+from eurosat_kedro.models.predict import normalize
 from eurosat_kedro.pipelines.evaluation import create_pipeline
 from eurosat_kedro.registry import split_fingerprint
 from tests.conftest import tiny_arrays
@@ -95,31 +96,61 @@ def test_the_temperature_is_fitted_on_validation_and_applied_to_the_test_probabi
     assert logged["temperature"]["value"] == fit["temperature"]
 
 
+def _quadrant_images(n: int, seed: int) -> dict:
+    """Dark noise with one bright quadrant, the label: what a turn of the image changes."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 4
+    images = rng.integers(0, 40, (n, 64, 64, 3)).astype(np.uint8)
+    for image, quadrant in zip(images, labels, strict=True):
+        row, column = divmod(int(quadrant), 2)
+        image[32 * row : 32 * row + 32, 32 * column : 32 * column + 32] += 200
+    return {"images": images, "labels": labels, "paths": np.array([f"q/{i}" for i in range(n)])}
+
+
+def _quadrant_teacher() -> TrainedModel:
+    """A model that tells the quadrants apart in one pass, which its 8 flips/turns undo."""
+    torch.manual_seed(0)
+    spec = ModelSpec("simple_cnn", width=8)
+    model, train = build_model(spec), _quadrant_images(24, seed=0)
+    images, labels = torch.from_numpy(normalize(train["images"])), torch.from_numpy(train["labels"])
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(15):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    return TrainedModel(model.state_dict(), spec, tuple(CLASSES))
+
+
 def test_a_student_is_compared_with_its_teacher_with_and_without_tta():
     """The student here has its teacher's very weights, so it agrees with the teacher in one
-    pass on every image; against the teacher with TTA the counts are the hand-made ones."""
-    catalog = _catalog()
-    teacher = catalog["trained_model"].load()
-    catalog["teacher_model"] = teacher
+    pass on every image; the teacher with TTA is right on other images than in one pass, so
+    each figure can only come from its own model."""
+    catalog, teacher, test = _catalog(), _quadrant_teacher(), _quadrant_images(20, seed=1)
+    catalog["trained_model"], catalog["teacher_model"], catalog["test_arrays"] = (
+        teacher,
+        teacher,
+        test,
+    )
+    with_tta = predict_logits(load_trained_model(teacher, tta=True), test["images"], 8).argmax(1)
+    one_pass = predict_logits(load_trained_model(teacher), test["images"], 8).argmax(1)
+    tta_right, one_pass_right = with_tta == test["labels"], one_pass == test["labels"]
+    assert tta_right.mean() != one_pass_right.mean(), "the fixture must tell them apart"
     comparing = create_pipeline().only_nodes("predict_split_logits", "compare_with_teacher")
     outputs = SequentialRunner().run(comparing, catalog)
-    report, metrics = outputs["teacher_comparison"].load(), outputs["teacher_comparison_metrics"]
-    metrics = metrics.load()
-    labels = catalog["test_arrays"].load()["labels"]
-    tta_right = predict_logits(load_trained_model(teacher, tta=True), _images(catalog), 8)
-    tta_right = tta_right.argmax(1) == labels
-    one_pass_right = predict_logits(load_trained_model(teacher), _images(catalog), 8)
-    one_pass_right = one_pass_right.argmax(1) == labels
+    report = outputs["teacher_comparison"].load()
+    metrics = outputs["teacher_comparison_metrics"].load()
 
     assert report["n_images"] == 20 and report["teacher"]["model"] == "simple_cnn"
     assert report["models"]["teacher_tta"]["accuracy"] == tta_right.mean()
-    assert report["models"]["student"]["accuracy"] == one_pass_right.mean()
+    assert report["models"]["teacher_one_pass"]["accuracy"] == one_pass_right.mean()
     assert report["models"]["student"]["tta"] is False
     assert report["pairs"]["teacher_one_pass vs student"] == {"n01": 0, "n10": 0, "p_value": 1.0}
     versus = report["pairs"]["teacher_tta vs student"]
     assert versus["n01"] == int((tta_right & ~one_pass_right).sum())
     assert versus["n10"] == int((one_pass_right & ~tta_right).sum())
-    assert metrics["test_accuracy"]["value"] == report["models"]["teacher_tta"]["accuracy"]
+    assert metrics["test_accuracy"]["value"] == tta_right.mean()
+    assert metrics["one_pass_test_accuracy"]["value"] == one_pass_right.mean()
+    assert metrics["student_n10"]["value"] == versus["n10"]
     assert metrics["student_p_value"]["value"] == versus["p_value"]
 
 
@@ -128,10 +159,6 @@ def test_without_a_teacher_there_is_nothing_to_compare():
     outputs = SequentialRunner().run(comparing, _catalog())
     assert outputs["teacher_comparison"].load() == {"teacher": None}
     assert outputs["teacher_comparison_metrics"].load() == {}
-
-
-def _images(catalog: DataCatalog) -> np.ndarray:
-    return catalog["test_arrays"].load()["images"]
 
 
 def test_an_active_mlflow_run_lists_the_test_split_it_was_scored_on(mlflow_experiment: str):
