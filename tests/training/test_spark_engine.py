@@ -21,8 +21,9 @@ def test_a_rank_that_cannot_see_the_staged_splits_says_the_folder_is_not_shared(
 ):
     with pytest.raises(
         FileNotFoundError,
-        match=r"not visible on executor host .*: runtime.checkpoint_path must be on a "
-        r"filesystem that the driver and every executor mount at the same path",
+        match=r"not visible on executor host .*: runtime.checkpoint_path \(runtime.teacher_"
+        r"checkpoint_path for the teacher pipeline\) must be on a filesystem that the driver "
+        r"and every executor mount at the same path",
     ):
         load_staged_splits(tmp_path / "elsewhere")
 
