@@ -172,6 +172,10 @@ def _separation(scores: np.ndarray, correct: np.ndarray) -> float:
     return float(roc_auc_score(correct, scores))
 
 
+# The teacher's two views in the comparison: name -> (with TTA, prefix of its MLflow metrics).
+_TEACHER_VIEWS = {"teacher_tta": (True, "test_"), "teacher_one_pass": (False, "one_pass_test_")}
+
+
 def compare_with_teacher(
     teacher_model: TrainedModel | None,
     test_logits: np.ndarray,
@@ -192,12 +196,13 @@ def compare_with_teacher(
         name: predict_logits(
             load_trained_model(teacher_model, with_tta), images, batch_size
         ).argmax(axis=1)
-        for name, with_tta in (("teacher_tta", True), ("teacher_one_pass", False))
+        for name, (with_tta, _) in _TEACHER_VIEWS.items()
     }
     predicted["student"] = test_logits.argmax(axis=1)
     report = side_by_side(predicted, labels, len(teacher_model.classes))
-    for name, with_tta in (("teacher_tta", True), ("teacher_one_pass", False), ("student", tta)):
+    for name, (with_tta, _) in _TEACHER_VIEWS.items():
         report["models"][name]["tta"] = with_tta
+    report["models"]["student"]["tta"] = tta
     report["teacher"] = {  # which one: as the student's run is tagged (distill.*)
         "sha256": weights_sha256(teacher_model.state_dict),
         "model": teacher_model.spec.name,
@@ -218,7 +223,7 @@ def compare_with_teacher(
     )
     metrics = {
         f"{prefix}{key}": report["models"][name][key]
-        for name, prefix in (("teacher_tta", "test_"), ("teacher_one_pass", "one_pass_test_"))
+        for name, (_, prefix) in _TEACHER_VIEWS.items()
         for key in ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1")
     }
     metrics.update({f"student_{key}": float(value) for key, value in versus.items()})
